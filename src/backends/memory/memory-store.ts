@@ -1,0 +1,175 @@
+/**
+ * A store in process memory: for tests, backtests and trying things out. Nothing survives a
+ * restart. It implements the same contract as the durable stores and passes the same suite.
+ */
+import type { StoredEvent } from '../../core/event.js';
+import type { ChangeSet } from '../../core/ingest-fold.js';
+import type { Profile } from '../../core/profile.js';
+import type { EventLog, EventQuery, RecentMessageId } from '../../ports/event-log.js';
+import { clampLimit, decodeCursor, encodeCursor, type Page } from '../../ports/pagination.js';
+import type { ProfileSearch, ProfileStore } from '../../ports/profile-store.js';
+import type { ErasureReport, Store, UserExport } from '../../ports/store.js';
+import { searchableEmail } from '../profile-search.js';
+
+interface Row {
+  seq: number;
+  event: StoredEvent;
+}
+
+interface Workspace {
+  events: Row[];
+  profiles: Map<string, Profile>;
+  identities: Map<string, string>;
+}
+
+const clone = <T>(value: T): T => structuredClone(value);
+
+export class MemoryStore implements Store {
+  readonly capabilities = { sharedWriters: false, durable: false };
+  readonly events: EventLog;
+  readonly profiles: ProfileStore;
+  private readonly workspaces = new Map<string, Workspace>();
+  private seq = 0;
+
+  constructor() {
+    this.events = {
+      query: async (ws, query) => this.queryEvents(ws, query),
+      recentMessageIds: async (since) => this.recentMessageIds(since),
+      count: async (ws) => this.workspace(ws).events.length,
+    };
+    this.profiles = {
+      resolveIdentities: async (ws, keys) => {
+        const ids = this.workspace(ws).identities;
+        const found = new Map<string, string>();
+        for (const key of keys) {
+          const id = ids.get(key);
+          if (id !== undefined) found.set(key, id);
+        }
+        return found;
+      },
+      getProfiles: async (ws, profileIds) => {
+        const profiles = this.workspace(ws).profiles;
+        const found = new Map<string, Profile>();
+        for (const id of profileIds) {
+          const p = profiles.get(id);
+          if (p) found.set(id, clone(p));
+        }
+        return found;
+      },
+      identitiesOf: async (ws, profileId) => this.identitiesOf(ws, profileId),
+      search: async (ws, search) => this.searchProfiles(ws, search),
+      count: async (ws) => this.workspace(ws).profiles.size,
+    };
+  }
+
+  async commit(changes: ChangeSet): Promise<void> {
+    const copy = clone(changes); // the caller keeps its objects; we keep ours
+    for (const m of copy.merges) {
+      const w = this.workspace(m.workspaceId);
+      w.profiles.delete(m.from);
+      for (const [key, id] of w.identities) if (id === m.from) w.identities.set(key, m.to);
+      for (const row of w.events) if (row.event.profileId === m.from) row.event.profileId = m.to;
+    }
+    for (const l of copy.identities) this.workspace(l.workspaceId).identities.set(l.key, l.profileId);
+    for (const p of copy.profiles) this.workspace(p.workspaceId).profiles.set(p.profileId, p);
+    for (const e of copy.events) this.workspace(e.workspaceId).events.push({ seq: ++this.seq, event: e });
+  }
+
+  async exportUser(ws: string, profileId: string): Promise<UserExport | null> {
+    const w = this.workspace(ws);
+    const profile = w.profiles.get(profileId);
+    if (!profile) return null;
+    const events = w.events.filter((r) => r.event.profileId === profileId).sort(byTimeDesc).map((r) => clone(r.event));
+    return { profile: clone(profile), identities: this.identitiesOf(ws, profileId), events };
+  }
+
+  async eraseUser(ws: string, profileId: string): Promise<ErasureReport> {
+    const w = this.workspace(ws);
+    const profiles = w.profiles.delete(profileId) ? 1 : 0;
+    const keys = this.identitiesOf(ws, profileId);
+    for (const key of keys) w.identities.delete(key);
+    const before = w.events.length;
+    w.events = w.events.filter((r) => r.event.profileId !== profileId);
+    return { profiles, identities: keys.length, events: before - w.events.length };
+  }
+
+  async close(): Promise<void> {}
+
+  private workspace(ws: string): Workspace {
+    let w = this.workspaces.get(ws);
+    if (!w) {
+      w = { events: [], profiles: new Map(), identities: new Map() };
+      this.workspaces.set(ws, w);
+    }
+    return w;
+  }
+
+  private identitiesOf(ws: string, profileId: string): string[] {
+    return [...this.workspace(ws).identities].filter(([, id]) => id === profileId).map(([key]) => key).sort();
+  }
+
+  private queryEvents(ws: string, q: EventQuery): Page<StoredEvent> {
+    const limit = clampLimit(q.limit);
+    const after = q.cursor ? decodeCursor(q.cursor) : null;
+    const rows = this.workspace(ws)
+      .events.filter(
+        (r) =>
+          (q.profileId === undefined || r.event.profileId === q.profileId) &&
+          (q.type === undefined || r.event.type === q.type) &&
+          (q.name === undefined || r.event.name === q.name) &&
+          (q.since === undefined || r.event.timestamp >= q.since) &&
+          (q.until === undefined || r.event.timestamp < q.until) &&
+          (after === null || isBefore(r, after as [number, number])),
+      )
+      .sort(byTimeDesc)
+      .slice(0, limit + 1);
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    return {
+      items: items.map((r) => clone(r.event)),
+      nextCursor: rows.length > limit && last ? encodeCursor([last.event.timestamp, last.seq]) : null,
+    };
+  }
+
+  private recentMessageIds(since: number): RecentMessageId[] {
+    const out: { seq: number; id: RecentMessageId }[] = [];
+    for (const [workspaceId, w] of this.workspaces) {
+      for (const r of w.events) {
+        if (r.event.receivedAt >= since) out.push({ seq: r.seq, id: { workspaceId, messageId: r.event.messageId, receivedAt: r.event.receivedAt } });
+      }
+    }
+    return out.sort((a, b) => a.seq - b.seq).map((o) => o.id);
+  }
+
+  private searchProfiles(ws: string, s: ProfileSearch): Page<Profile> {
+    const w = this.workspace(ws);
+    const limit = clampLimit(s.limit);
+    const after = s.cursor ? decodeCursor(s.cursor) : null;
+    const q = s.query?.toLowerCase();
+    let matches = [...w.profiles.values()];
+    if (q) {
+      const ids = new Set<string>();
+      for (const [key, id] of w.identities) if (key.slice(2).toLowerCase().startsWith(q)) ids.add(id);
+      matches = matches.filter((p) => ids.has(p.profileId) || searchableEmail(p)?.startsWith(q));
+    }
+    matches.sort((a, b) => b.updatedAt - a.updatedAt || (a.profileId < b.profileId ? 1 : -1));
+    if (after) {
+      const [at, id] = after as [number, string];
+      matches = matches.filter((p) => p.updatedAt < at || (p.updatedAt === at && p.profileId < id));
+    }
+    const items = matches.slice(0, limit);
+    const last = items[items.length - 1];
+    return {
+      items: items.map(clone),
+      nextCursor: matches.length > limit && last ? encodeCursor([last.updatedAt, last.profileId]) : null,
+    };
+  }
+}
+
+function byTimeDesc(a: Row, b: Row): number {
+  return b.event.timestamp - a.event.timestamp || b.seq - a.seq;
+}
+
+function isBefore(r: Row, [ts, seq]: [number, number]): boolean {
+  return r.event.timestamp < ts || (r.event.timestamp === ts && r.seq < seq);
+}

@@ -1,0 +1,39 @@
+/** The SQLite schema, upgraded in place through `PRAGMA user_version`. */
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+  CREATE INDEX events_by_profile ON events (workspace_id, profile_id, ts, seq);
+  CREATE INDEX events_by_time ON events (workspace_id, ts, seq);
+  CREATE INDEX events_by_received ON events (received_at);
+
+  CREATE TABLE profiles (
+    workspace_id TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    user_id TEXT,
+    email TEXT,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, profile_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX profiles_by_update ON profiles (workspace_id, updated_at, profile_id);
+  CREATE INDEX profiles_by_email ON profiles (workspace_id, email) WHERE email IS NOT NULL;
+
+  CREATE TABLE identities (
+    workspace_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, key)
+  ) WITHOUT ROWID;
+  CREATE INDEX identities_by_profile ON identities (workspace_id, profile_id);
+  `,
+];

@@ -1,0 +1,140 @@
+/**
+ * Loads nudge.yaml into one typed, defaulted `Config`. Errors name the file, line, column and
+ * field. `${NAME}` in a string is replaced by the environment variable NAME (an unset variable is
+ * an error), so keys need not live in the file.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { isNode, LineCounter, parseDocument } from 'yaml';
+import { parseDuration } from '../core/duration.js';
+import { ConfigError, type Issue } from '../core/errors.js';
+import { defaultEventLimits, type EventLimits } from '../core/event.js';
+import { defaultProfileOptions, type ProfileOptions } from '../core/profile.js';
+import { ConfigSchema, type ConfigFile } from './schema.js';
+
+export interface Workspace {
+  id: string;
+  name: string;
+  writeKeys: string[];
+}
+
+export interface Config {
+  /** The file it was read from, and the folder triggers and templates are read from. */
+  file: string;
+  projectDir: string;
+  workspaces: Workspace[];
+  adminKeys: string[];
+  storage: { driver: 'sqlite' | 'memory'; file: string; synchronous: 'full' | 'normal'; cacheMiB: number };
+  ingest: EventLimits & { maxBatchBytes: number; dedupWindowMs: number; dedupMaxEntries: number };
+  profiles: ProfileOptions & { cacheMaxProfiles: number };
+}
+
+const validate = new Ajv({ allErrors: true, useDefaults: false }).compile<ConfigFile>(ConfigSchema);
+
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read: ${(error as Error).message}` }]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = {}): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const located = (pathParts: (string | number)[], message: string): Issue => {
+    const node = doc.getIn(pathParts, true);
+    const offset = isNode(node) && node.range ? node.range[0] : 0;
+    const pos = lines.linePos(offset);
+    const field = pathParts.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+    return { path: `${file}:${pos.line}:${pos.col}: ${field || '(root)'}`, message };
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ path: `${file}:${e.linePos?.[0].line ?? 0}:${e.linePos?.[0].col ?? 0}`, message: e.message })),
+    );
+  }
+
+  const issues: Issue[] = [];
+  const raw = substituteEnv(doc.toJS(), env, [], (p, m) => issues.push(located(p, m)));
+  if (issues.length > 0) throw new ConfigError(file, issues);
+  if (!validate(raw)) {
+    throw new ConfigError(
+      file,
+      (validate.errors ?? []).map((e) => {
+        const parts = e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
+        const extra = e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : '';
+        return located(parts, `${e.message ?? 'invalid'}${extra}`);
+      }),
+    );
+  }
+  const c = raw;
+
+  const ids = new Set<string>();
+  const writeKeys = new Set<string>();
+  c.workspaces.forEach((w, i) => {
+    if (ids.has(w.id)) issues.push(located(['workspaces', i, 'id'], `duplicate workspace id "${w.id}"`));
+    ids.add(w.id);
+    w.writeKeys.forEach((k, j) => {
+      if (writeKeys.has(k)) issues.push(located(['workspaces', i, 'writeKeys', j], 'write key used twice'));
+      writeKeys.add(k);
+    });
+  });
+  if (issues.length > 0) throw new ConfigError(file, issues);
+
+  const ms = (value: string | undefined, fallback: number): number => {
+    if (value === undefined) return fallback;
+    const parsed = parseDuration(value);
+    return parsed.ok ? parsed.ms : fallback; // the schema's pattern already rejected bad ones
+  };
+
+  return {
+    file,
+    projectDir: path.dirname(path.resolve(file)),
+    workspaces: c.workspaces.map((w) => ({ id: w.id, name: w.name ?? w.id, writeKeys: w.writeKeys })),
+    adminKeys: c.admin.keys,
+    storage: {
+      driver: c.storage?.driver ?? 'sqlite',
+      file: c.storage?.file ?? 'nudge.db',
+      synchronous: c.storage?.synchronous ?? 'full',
+      cacheMiB: c.storage?.cacheMiB ?? 64,
+    },
+    ingest: {
+      maxEventBytes: c.ingest?.maxEventBytes ?? defaultEventLimits.maxEventBytes,
+      maxFutureMs: ms(c.ingest?.maxFutureSkew, defaultEventLimits.maxFutureMs),
+      maxBatchBytes: c.ingest?.maxBatchBytes ?? 512_000,
+      dedupWindowMs: ms(c.ingest?.dedupWindow, 86_400_000),
+      dedupMaxEntries: c.ingest?.dedupMaxEntries ?? 5_000_000,
+    },
+    profiles: {
+      sessionTimeoutMs: ms(c.profiles?.sessionTimeout, defaultProfileOptions.sessionTimeoutMs),
+      sumProperties: c.profiles?.sumProperties ?? defaultProfileOptions.sumProperties,
+      pageLeaveEvents: c.profiles?.pageLeaveEvents ?? defaultProfileOptions.pageLeaveEvents,
+      cacheMaxProfiles: c.profiles?.cacheMaxProfiles ?? 100_000,
+    },
+  };
+}
+
+function substituteEnv(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  at: (string | number)[],
+  report: (path: (string | number)[], message: string) => void,
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_, name: string) => {
+      const v = env[name];
+      if (v === undefined) report(at, `environment variable ${name} is not set`);
+      return v ?? '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...at, i], report));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...at, k], report)]));
+  }
+  return value;
+}

@@ -1,0 +1,71 @@
+/**
+ * nudge.yaml: one schema is the source of the TypeScript type, the validation and the
+ * documentation of every option. Durations are strings such as "30m"; sizes are bytes.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const Duration = (description: string, defaultValue: string) =>
+  Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)$', description, default: defaultValue });
+
+export const WorkspaceSchema = Type.Object(
+  {
+    id: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'Stable id, used in URLs and storage.' }),
+    name: Type.Optional(Type.String({ description: 'Shown in the dashboard. Default: the id.' })),
+    writeKeys: Type.Array(Type.String({ minLength: 8 }), {
+      minItems: 1,
+      description: 'Keys that senders put in the Basic auth user, `writeKey` or `api_key`.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    workspaces: Type.Array(WorkspaceSchema, { minItems: 1 }),
+    admin: Type.Object(
+      { keys: Type.Array(Type.String({ minLength: 8 }), { minItems: 1, description: 'Bearer keys of the management API.' }) },
+      { additionalProperties: false },
+    ),
+    storage: Type.Optional(
+      Type.Object(
+        {
+          driver: Type.Optional(Type.Union([Type.Literal('sqlite'), Type.Literal('memory')], { default: 'sqlite' })),
+          file: Type.Optional(Type.String({ description: 'SQLite file, relative to the data directory. Default nudge.db.' })),
+          synchronous: Type.Optional(
+            Type.Union([Type.Literal('full'), Type.Literal('normal')], {
+              description: 'full: fsync on every commit (default); normal: survives a crashed process, not power loss.',
+            }),
+          ),
+          cacheMiB: Type.Optional(Type.Integer({ minimum: 2, description: 'SQLite page cache. Default 64.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    ingest: Type.Optional(
+      Type.Object(
+        {
+          maxEventBytes: Type.Optional(Type.Integer({ minimum: 1024, description: 'Default 32768.' })),
+          maxBatchBytes: Type.Optional(Type.Integer({ minimum: 1024, description: 'Largest request body after decompression. Default 512000.' })),
+          maxFutureSkew: Type.Optional(Duration('How far in the future a timestamp may lie.', '1h')),
+          dedupWindow: Type.Optional(Duration('How long a messageId is remembered.', '24h')),
+          dedupMaxEntries: Type.Optional(Type.Integer({ minimum: 1000, description: 'Default 5000000.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    profiles: Type.Optional(
+      Type.Object(
+        {
+          sessionTimeout: Type.Optional(Duration('Inactivity that ends a session.', '30m')),
+          sumProperties: Type.Optional(Type.Array(Type.String(), { description: 'Numeric properties summed. Default revenue, value, quantity.' })),
+          pageLeaveEvents: Type.Optional(Type.Array(Type.String(), { description: 'Track events that end a page visit.' })),
+          cacheMaxProfiles: Type.Optional(Type.Integer({ minimum: 100, description: 'Profiles kept in memory. Default 100000.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type ConfigFile = Static<typeof ConfigSchema>;

@@ -1,0 +1,278 @@
+/**
+ * A user's live profile and the pure functions that keep it current.
+ *
+ * Computed attributes are order-insensitive where they can be (counts, sums, first/last times use
+ * min/max of event timestamps), so a late event lands where its timestamp puts it. Session and
+ * last-page state only move forward: an event older than the current session updates counts but
+ * does not reopen an old session.
+ */
+import { EventType, eventKey, type JsonObject, type NudgeEvent } from './event.js';
+
+export interface EventStats {
+  count: number;
+  firstAt: number;
+  lastAt: number;
+  /** Sums of the numeric properties named in `ProfileOptions.sumProperties`. */
+  sums: Record<string, number>;
+}
+
+export interface PageVisit {
+  url: string | null;
+  path: string | null;
+  title: string | null;
+  name: string | null;
+  enteredAt: number;
+  /** Set when the visit ended: by a leave event (its measured dwell when given) or the next page. */
+  dwellMs: number | null;
+}
+
+export interface Session {
+  id: string;
+  startedAt: number;
+  lastEventAt: number;
+  eventCount: number;
+  pageCount: number;
+}
+
+export interface ComputedAttributes {
+  firstSeenAt: number;
+  lastSeenAt: number;
+  eventCount: number;
+  /** Per event key: the track event's name, or `$page`, `$identify`, … for other calls. */
+  events: Record<string, EventStats>;
+  /** Sums over all events of the numeric properties named in `sumProperties`. */
+  totals: Record<string, number>;
+  sessionCount: number;
+  session: Session | null;
+  lastPage: PageVisit | null;
+  timezone: string | null;
+  locale: string | null;
+}
+
+export interface Profile {
+  workspaceId: string;
+  profileId: string;
+  /** The known user id, once the profile has been identified. */
+  userId: string | null;
+  anonymousIds: string[];
+  traits: JsonObject;
+  computed: ComputedAttributes;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ProfileOptions {
+  /** Inactivity after which the next event starts a new session. Default 30 minutes. */
+  sessionTimeoutMs: number;
+  /** Numeric event properties summed per event and in total. Default revenue, value, quantity. */
+  sumProperties: readonly string[];
+  /** Track events that end the current page visit. */
+  pageLeaveEvents: readonly string[];
+}
+
+export const defaultProfileOptions: ProfileOptions = {
+  sessionTimeoutMs: 30 * 60_000,
+  sumProperties: ['revenue', 'value', 'quantity'],
+  pageLeaveEvents: ['page_left', 'Page Left', '$pageleave'],
+};
+
+export function emptyProfile(workspaceId: string, profileId: string, at: number): Profile {
+  return {
+    workspaceId,
+    profileId,
+    userId: null,
+    anonymousIds: [],
+    traits: {},
+    computed: {
+      firstSeenAt: at,
+      lastSeenAt: at,
+      eventCount: 0,
+      events: {},
+      totals: {},
+      sessionCount: 0,
+      session: null,
+      lastPage: null,
+      timezone: null,
+      locale: null,
+    },
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+/** A copy that `applyEvent` may change without touching the original. */
+export function draftOf(profile: Profile): Profile {
+  const c = profile.computed;
+  const events: Record<string, EventStats> = {};
+  for (const key in c.events) {
+    const s = c.events[key]!;
+    events[key] = { count: s.count, firstAt: s.firstAt, lastAt: s.lastAt, sums: { ...s.sums } };
+  }
+  return {
+    ...profile,
+    anonymousIds: [...profile.anonymousIds],
+    traits: { ...profile.traits },
+    computed: {
+      ...c,
+      events,
+      totals: { ...c.totals },
+      session: c.session && { ...c.session },
+      lastPage: c.lastPage && { ...c.lastPage },
+    },
+  };
+}
+
+const forbiddenKeys = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Shallow-merges traits, ignoring keys that could reach an object's prototype. */
+export function mergeTraits(into: JsonObject, traits: JsonObject): void {
+  for (const key of Object.keys(traits)) {
+    if (!forbiddenKeys.has(key)) into[key] = traits[key];
+  }
+}
+
+/** Applies one event to a draft (see `draftOf`), in place. Deterministic: no clock, no I/O. */
+export function applyEvent(draft: Profile, event: NudgeEvent, options: ProfileOptions): void {
+  const c = draft.computed;
+  const ts = event.timestamp;
+  const isLatest = ts >= c.lastSeenAt || c.eventCount === 0;
+
+  if (c.eventCount === 0) {
+    c.firstSeenAt = ts;
+    c.lastSeenAt = ts;
+  } else {
+    if (ts < c.firstSeenAt) c.firstSeenAt = ts;
+    if (ts > c.lastSeenAt) c.lastSeenAt = ts;
+  }
+  c.eventCount += 1;
+  if (event.receivedAt > draft.updatedAt) draft.updatedAt = event.receivedAt;
+
+  if (event.userId && !draft.userId) draft.userId = event.userId;
+  if (event.anonymousId && !draft.anonymousIds.includes(event.anonymousId)) draft.anonymousIds.push(event.anonymousId);
+
+  countEvent(c, eventKey(event), ts, event.properties, options.sumProperties);
+
+  if (event.type === EventType.identify || event.type === EventType.alias) mergeTraits(draft.traits, event.traits);
+  const contextTraits = event.context['traits'];
+  if (contextTraits && typeof contextTraits === 'object' && event.type !== EventType.identify) {
+    mergeTraits(draft.traits, contextTraits as JsonObject);
+  }
+
+  if (isLatest) {
+    const timezone = stringOr(event.context['timezone']) ?? stringOr(event.traits['timezone']);
+    if (timezone) c.timezone = timezone;
+    const locale = stringOr(event.context['locale']) ?? stringOr(event.traits['locale']);
+    if (locale) c.locale = locale;
+  }
+
+  updateSession(c, event, options.sessionTimeoutMs);
+  updatePage(c, event, options.pageLeaveEvents);
+}
+
+function countEvent(c: ComputedAttributes, key: string, ts: number, properties: JsonObject, sumProperties: readonly string[]): void {
+  let stats = c.events[key];
+  if (!stats) {
+    stats = { count: 0, firstAt: ts, lastAt: ts, sums: {} };
+    c.events[key] = stats;
+  }
+  stats.count += 1;
+  if (ts < stats.firstAt) stats.firstAt = ts;
+  if (ts > stats.lastAt) stats.lastAt = ts;
+  for (const name of sumProperties) {
+    const value = properties[name];
+    if (typeof value === 'number' && Number.isFinite(value)) {
+      stats.sums[name] = (stats.sums[name] ?? 0) + value;
+      c.totals[name] = (c.totals[name] ?? 0) + value;
+    }
+  }
+}
+
+function updateSession(c: ComputedAttributes, event: NudgeEvent, timeoutMs: number): void {
+  const ts = event.timestamp;
+  const explicitId = stringOr(event.context['sessionId']) ?? stringOr(event.properties['$session_id']);
+  const s = c.session;
+  if (s && ts < s.lastEventAt) {
+    // A late event: it belongs to this session only if it falls inside it.
+    if (ts >= s.startedAt) s.eventCount += 1;
+    return;
+  }
+  const startsNew = !s || (explicitId ? explicitId !== s.id : ts - s.lastEventAt > timeoutMs);
+  if (startsNew) {
+    c.session = { id: explicitId ?? `s${ts}`, startedAt: ts, lastEventAt: ts, eventCount: 1, pageCount: 0 };
+    c.sessionCount += 1;
+  } else {
+    s!.lastEventAt = ts;
+    s!.eventCount += 1;
+  }
+  if (event.type === EventType.page || event.type === EventType.screen) c.session!.pageCount += 1;
+}
+
+function updatePage(c: ComputedAttributes, event: NudgeEvent, leaveEvents: readonly string[]): void {
+  const ts = event.timestamp;
+  const last = c.lastPage;
+  if (event.type === EventType.page || event.type === EventType.screen) {
+    if (last && ts < last.enteredAt) return;
+    if (last && last.dwellMs === null) last.dwellMs = ts - last.enteredAt;
+    const p = event.properties;
+    c.lastPage = {
+      url: stringOr(p['url']) ?? stringOr(p['$current_url']),
+      path: stringOr(p['path']) ?? stringOr(p['$pathname']),
+      title: stringOr(p['title']),
+      name: event.name || null,
+      enteredAt: ts,
+      dwellMs: null,
+    };
+    return;
+  }
+  if (event.type === EventType.track && last && ts >= last.enteredAt && leaveEvents.includes(event.name)) {
+    const measured = event.properties['dwellMs'] ?? event.properties['dwell_ms'];
+    last.dwellMs = typeof measured === 'number' && measured >= 0 ? measured : ts - last.enteredAt;
+  }
+}
+
+/**
+ * Folds `source` into `target` (in place on the target draft) when two profiles turn out to be
+ * the same person: counts and sums add, first/last take min/max, the target's traits win.
+ */
+export function mergeProfileInto(target: Profile, source: Profile): void {
+  const t = target.computed;
+  const s = source.computed;
+  for (const key of Object.keys(source.traits)) {
+    if (!(key in target.traits) && !forbiddenKeys.has(key)) target.traits[key] = source.traits[key];
+  }
+  for (const id of source.anonymousIds) if (!target.anonymousIds.includes(id)) target.anonymousIds.push(id);
+  if (!target.userId && source.userId) target.userId = source.userId;
+  if (s.eventCount > 0) {
+    if (t.eventCount === 0) {
+      t.firstSeenAt = s.firstSeenAt;
+      t.lastSeenAt = s.lastSeenAt;
+    } else {
+      t.firstSeenAt = Math.min(t.firstSeenAt, s.firstSeenAt);
+      t.lastSeenAt = Math.max(t.lastSeenAt, s.lastSeenAt);
+    }
+  }
+  t.eventCount += s.eventCount;
+  for (const [key, stats] of Object.entries(s.events)) {
+    const into = t.events[key];
+    if (!into) {
+      t.events[key] = { count: stats.count, firstAt: stats.firstAt, lastAt: stats.lastAt, sums: { ...stats.sums } };
+      continue;
+    }
+    into.count += stats.count;
+    into.firstAt = Math.min(into.firstAt, stats.firstAt);
+    into.lastAt = Math.max(into.lastAt, stats.lastAt);
+    for (const [name, sum] of Object.entries(stats.sums)) into.sums[name] = (into.sums[name] ?? 0) + sum;
+  }
+  for (const [name, sum] of Object.entries(s.totals)) t.totals[name] = (t.totals[name] ?? 0) + sum;
+  t.sessionCount += s.sessionCount;
+  if (s.session && (!t.session || s.session.lastEventAt > t.session.lastEventAt)) t.session = { ...s.session };
+  if (s.lastPage && (!t.lastPage || s.lastPage.enteredAt > t.lastPage.enteredAt)) t.lastPage = { ...s.lastPage };
+  t.timezone ??= s.timezone;
+  t.locale ??= s.locale;
+  target.createdAt = Math.min(target.createdAt, source.createdAt);
+  target.updatedAt = Math.max(target.updatedAt, source.updatedAt);
+}
+
+function stringOr(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}

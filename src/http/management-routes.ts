@@ -1,0 +1,143 @@
+/**
+ * The management API under /api/v1, authenticated by an admin key (Bearer). Everything the
+ * dashboard shows comes from here, so everything is scriptable.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { anonKey, userKey } from '../core/ingest-fold.js';
+import type { Profile } from '../core/profile.js';
+import type { IngestPipeline } from '../engine/ingest-pipeline.js';
+import { decodeCursor } from '../ports/pagination.js';
+import type { Store } from '../ports/store.js';
+import {
+  ErasureBody,
+  ErrorBody,
+  EventBody,
+  EventsQuery,
+  Page,
+  PageQuery,
+  ProfileBody,
+  UserParams,
+  UsersQuery,
+  WorkspaceBody,
+  WorkspaceQuery,
+} from './api-schemas.js';
+import type { KeyRing } from './auth.js';
+import { HttpError } from './errors.js';
+import { presentEvent, presentProfile } from './present.js';
+
+export interface ManagementDeps {
+  store: Store;
+  keys: KeyRing;
+  pipeline: IngestPipeline;
+}
+
+const errors = { 400: Type.Ref(ErrorBody), 401: Type.Ref(ErrorBody), 404: Type.Ref(ErrorBody) };
+
+export async function managementRoutes(app: FastifyInstance, deps: ManagementDeps): Promise<void> {
+  const { store, keys } = deps;
+  for (const schema of [ErrorBody, EventBody, ProfileBody]) app.addSchema(schema);
+  app.addHook('onRequest', async (request) => keys.checkAdmin(request));
+  app.addHook('preHandler', async (request) => {
+    const cursor = (request.query as { cursor?: string } | undefined)?.cursor;
+    if (cursor !== undefined && decodeCursor(cursor) === null) {
+      throw new HttpError(400, 'invalid_request', 'cursor: not a cursor returned by this API');
+    }
+  });
+
+  const findProfile = async (workspaceId: string, id: string): Promise<Profile> => {
+    const links = await store.profiles.resolveIdentities(workspaceId, [userKey(id), anonKey(id)]);
+    const profileId = links.get(userKey(id)) ?? links.get(anonKey(id)) ?? id;
+    const profile = (await store.profiles.getProfiles(workspaceId, [profileId])).get(profileId);
+    if (!profile) throw new HttpError(404, 'not_found', `userId: no user "${id}" in workspace "${workspaceId}"`);
+    return profile;
+  };
+
+  app.get('/workspaces', {
+    schema: { summary: 'Workspaces with their event and profile counts', tags: ['workspaces'], response: { 200: Type.Array(WorkspaceBody), ...errors } },
+  }, async () =>
+    Promise.all(keys.workspaces.map(async (w) => ({ id: w.id, name: w.name, events: await store.events.count(w.id), profiles: await store.profiles.count(w.id) }))),
+  );
+
+  app.get<{ Querystring: UsersQuery }>('/users', {
+    schema: { summary: 'Search profiles, most recently active first', tags: ['users'], querystring: UsersQuery, response: { 200: Page(Type.Ref(ProfileBody)), ...errors } },
+  }, async (request) => {
+    const w = keys.workspace(request.query.workspace);
+    const page = await store.profiles.search(w.id, { query: request.query.query, limit: request.query.limit, cursor: request.query.cursor });
+    return { items: page.items.map((p) => presentProfile(p)), nextCursor: page.nextCursor };
+  });
+
+  app.get<{ Params: UserParams; Querystring: WorkspaceQuery }>('/users/:userId', {
+    schema: { summary: "A user's live profile", tags: ['users'], params: UserParams, querystring: WorkspaceQuery, response: { 200: Type.Ref(ProfileBody), ...errors } },
+  }, async (request) => {
+    const w = keys.workspace(request.query.workspace);
+    const profile = await findProfile(w.id, request.params.userId);
+    return presentProfile(profile, await store.profiles.identitiesOf(w.id, profile.profileId));
+  });
+
+  app.get<{ Params: UserParams; Querystring: WorkspaceQuery & PageQuery }>('/users/:userId/events', {
+    schema: {
+      summary: "A user's timeline, newest first",
+      tags: ['users'],
+      params: UserParams,
+      querystring: Type.Composite([WorkspaceQuery, PageQuery]),
+      response: { 200: Page(Type.Ref(EventBody)), ...errors },
+    },
+  }, async (request) => {
+    const w = keys.workspace(request.query.workspace);
+    const profile = await findProfile(w.id, request.params.userId);
+    const page = await store.events.query(w.id, { profileId: profile.profileId, limit: request.query.limit, cursor: request.query.cursor });
+    return { items: page.items.map(presentEvent), nextCursor: page.nextCursor };
+  });
+
+  app.get<{ Params: UserParams; Querystring: WorkspaceQuery }>('/users/:userId/export', {
+    schema: {
+      summary: 'Everything stored about a user (GDPR/CCPA access request)',
+      tags: ['privacy'],
+      params: UserParams,
+      querystring: WorkspaceQuery,
+      response: { 200: Type.Object({ profile: Type.Ref(ProfileBody), events: Type.Array(Type.Ref(EventBody)) }), ...errors },
+    },
+  }, async (request) => {
+    const w = keys.workspace(request.query.workspace);
+    const profile = await findProfile(w.id, request.params.userId);
+    const data = await store.exportUser(w.id, profile.profileId);
+    if (!data) throw new HttpError(404, 'not_found', `userId: no user "${request.params.userId}"`);
+    return { profile: presentProfile(data.profile, data.identities), events: data.events.map(presentEvent) };
+  });
+
+  app.delete<{ Params: UserParams; Querystring: WorkspaceQuery }>('/users/:userId', {
+    schema: {
+      summary: 'Erase a user: profile, identities and events (GDPR/CCPA erasure)',
+      tags: ['privacy'],
+      params: UserParams,
+      querystring: WorkspaceQuery,
+      response: { 200: ErasureBody, ...errors },
+    },
+  }, async (request) => {
+    const w = keys.workspace(request.query.workspace);
+    const profile = await findProfile(w.id, request.params.userId);
+    const report = await store.eraseUser(w.id, profile.profileId);
+    deps.pipeline.invalidate();
+    return report;
+  });
+
+  app.get<{ Querystring: EventsQuery }>('/events', {
+    schema: { summary: 'Query events, newest first', tags: ['events'], querystring: EventsQuery, response: { 200: Page(Type.Ref(EventBody)), ...errors } },
+  }, async (request) => {
+    const q = request.query;
+    const w = keys.workspace(q.workspace);
+    let profileId: string | undefined;
+    if (q.userId !== undefined) profileId = (await findProfile(w.id, q.userId)).profileId;
+    const page = await store.events.query(w.id, {
+      profileId,
+      type: q.type,
+      name: q.name,
+      since: q.since === undefined ? undefined : Date.parse(q.since),
+      until: q.until === undefined ? undefined : Date.parse(q.until),
+      limit: q.limit,
+      cursor: q.cursor,
+    });
+    return { items: page.items.map(presentEvent), nextCursor: page.nextCursor };
+  });
+}

@@ -1,0 +1,51 @@
+/** Turns stored records into API bodies: times as ISO-8601 strings. */
+import type { StoredEvent } from '../core/event.js';
+import type { Profile } from '../core/profile.js';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function presentEvent(e: StoredEvent) {
+  return {
+    messageId: e.messageId,
+    type: e.type,
+    name: e.name,
+    profileId: e.profileId,
+    userId: e.userId,
+    anonymousId: e.anonymousId,
+    previousId: e.previousId,
+    groupId: e.groupId,
+    timestamp: iso(e.timestamp),
+    receivedAt: iso(e.receivedAt),
+    properties: e.properties,
+    traits: e.traits,
+    context: e.context,
+  };
+}
+
+export function presentProfile(p: Profile, identities?: string[]) {
+  const c = p.computed;
+  return {
+    workspace: p.workspaceId,
+    profileId: p.profileId,
+    userId: p.userId,
+    anonymousIds: p.anonymousIds,
+    ...(identities ? { identities } : {}),
+    traits: p.traits,
+    computed: {
+      firstSeenAt: iso(c.firstSeenAt),
+      lastSeenAt: iso(c.lastSeenAt),
+      eventCount: c.eventCount,
+      events: Object.fromEntries(
+        Object.entries(c.events).map(([k, s]) => [k, { count: s.count, firstAt: iso(s.firstAt), lastAt: iso(s.lastAt), sums: s.sums }]),
+      ),
+      totals: c.totals,
+      sessionCount: c.sessionCount,
+      session: c.session && { ...c.session, startedAt: iso(c.session.startedAt), lastEventAt: iso(c.session.lastEventAt) },
+      lastPage: c.lastPage && { ...c.lastPage, enteredAt: iso(c.lastPage.enteredAt) },
+      timezone: c.timezone,
+      locale: c.locale,
+    },
+    createdAt: iso(p.createdAt),
+    updatedAt: iso(p.updatedAt),
+  };
+}
