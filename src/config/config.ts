@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
-import { isNode, LineCounter, parseDocument } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError, type Issue } from '../core/errors.js';
 import { defaultEventLimits, type EventLimits } from '../core/event.js';
@@ -44,9 +44,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = {}): Config {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const located = (pathParts: (string | number)[], message: string): Issue => {
-    const node = doc.getIn(pathParts, true);
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
+  const located = (pathParts: (string | number)[], message: string, atKey = false): Issue => {
+    const node = atKey ? keyNode(doc.getIn(pathParts.slice(0, -1), true), pathParts[pathParts.length - 1]) : doc.getIn(pathParts, true);
     const offset = isNode(node) && node.range ? node.range[0] : 0;
     const pos = lines.linePos(offset);
     const field = pathParts.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
@@ -55,7 +55,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({ path: `${file}:${e.linePos?.[0].line ?? 0}:${e.linePos?.[0].col ?? 0}`, message: e.message })),
+      doc.errors.map((e) => ({
+        path: `${file}:${e.linePos?.[0].line ?? 1}:${e.linePos?.[0].col ?? 1}`,
+        message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
+      })),
     );
   }
 
@@ -67,8 +70,11 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       file,
       (validate.errors ?? []).map((e) => {
         const parts = e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
-        const extra = e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : '';
-        return located(parts, `${e.message ?? 'invalid'}${extra}`);
+        if (e.keyword === 'additionalProperties') {
+          const unknown = (e.params as { additionalProperty: string }).additionalProperty;
+          return located([...parts, unknown], 'unknown option', true);
+        }
+        return located(parts, e.message ?? 'invalid');
       }),
     );
   }
@@ -117,6 +123,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       cacheMaxProfiles: c.profiles?.cacheMaxProfiles ?? 100_000,
     },
   };
+}
+
+/** The key node of `key` in a YAML map node, to point at an unknown option itself. */
+function keyNode(map: unknown, key: string | number | undefined): unknown {
+  if (!isMap(map)) return map;
+  const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+  return pair?.key ?? map;
 }
 
 function substituteEnv(

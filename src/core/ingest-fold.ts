@@ -91,6 +91,9 @@ export function foldEvents(input: FoldInput, options: ProfileOptions): ChangeSet
     drafts.delete(from.profileId);
     deleted.add(from.profileId);
     for (const [key, id] of links) if (id === from.profileId) links.set(key, into.profileId);
+    // Stored links to the source move in the store; later events of this batch must follow them
+    // too, or they would find no profile and create the deleted one again.
+    for (const [key, id] of input.identities) if (id === from.profileId && !links.has(key)) links.set(key, into.profileId);
     for (const l of changes.identities) if (l.profileId === from.profileId) l.profileId = into.profileId;
     for (const e of changes.events) if (e.profileId === from.profileId) e.profileId = into.profileId;
   };

@@ -104,9 +104,8 @@ export function emptyProfile(workspaceId: string, profileId: string, at: number)
 export function draftOf(profile: Profile): Profile {
   const c = profile.computed;
   const events: Record<string, EventStats> = {};
-  for (const key in c.events) {
-    const s = c.events[key]!;
-    events[key] = { count: s.count, firstAt: s.firstAt, lastAt: s.lastAt, sums: { ...s.sums } };
+  for (const [key, s] of Object.entries(c.events)) {
+    setOwn(events, key, { count: s.count, firstAt: s.firstAt, lastAt: s.lastAt, sums: { ...s.sums } });
   }
   return {
     ...profile,
@@ -123,6 +122,18 @@ export function draftOf(profile: Profile): Profile {
 }
 
 const forbiddenKeys = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Event keys are names chosen by senders ("__proto__", "toString" …): read and write them as own
+ * properties only, so a name never reaches or replaces an object's prototype.
+ */
+function ownStats(events: Record<string, EventStats>, key: string): EventStats | undefined {
+  return Object.hasOwn(events, key) ? events[key] : undefined;
+}
+
+function setOwn(events: Record<string, EventStats>, key: string, stats: EventStats): void {
+  Object.defineProperty(events, key, { value: stats, enumerable: true, writable: true, configurable: true });
+}
 
 /** Shallow-merges traits, ignoring keys that could reach an object's prototype. */
 export function mergeTraits(into: JsonObject, traits: JsonObject): void {
@@ -170,10 +181,10 @@ export function applyEvent(draft: Profile, event: NudgeEvent, options: ProfileOp
 }
 
 function countEvent(c: ComputedAttributes, key: string, ts: number, properties: JsonObject, sumProperties: readonly string[]): void {
-  let stats = c.events[key];
+  let stats = ownStats(c.events, key);
   if (!stats) {
     stats = { count: 0, firstAt: ts, lastAt: ts, sums: {} };
-    c.events[key] = stats;
+    setOwn(c.events, key, stats);
   }
   stats.count += 1;
   if (ts < stats.firstAt) stats.firstAt = ts;
@@ -226,7 +237,7 @@ function updatePage(c: ComputedAttributes, event: NudgeEvent, leaveEvents: reado
   }
   if (event.type === EventType.track && last && ts >= last.enteredAt && leaveEvents.includes(event.name)) {
     const measured = event.properties['dwellMs'] ?? event.properties['dwell_ms'];
-    last.dwellMs = typeof measured === 'number' && measured >= 0 ? measured : ts - last.enteredAt;
+    last.dwellMs = typeof measured === 'number' && Number.isFinite(measured) && measured >= 0 ? measured : ts - last.enteredAt;
   }
 }
 
@@ -253,9 +264,9 @@ export function mergeProfileInto(target: Profile, source: Profile): void {
   }
   t.eventCount += s.eventCount;
   for (const [key, stats] of Object.entries(s.events)) {
-    const into = t.events[key];
+    const into = ownStats(t.events, key);
     if (!into) {
-      t.events[key] = { count: stats.count, firstAt: stats.firstAt, lastAt: stats.lastAt, sums: { ...stats.sums } };
+      setOwn(t.events, key, { count: stats.count, firstAt: stats.firstAt, lastAt: stats.lastAt, sums: { ...stats.sums } });
       continue;
     }
     into.count += stats.count;

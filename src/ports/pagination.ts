@@ -1,4 +1,6 @@
 /** Keyset pagination: `cursor` is opaque to callers and comes back as `nextCursor`. */
+import { ErrorCode, NudgeError } from '../core/errors.js';
+
 export interface PageRequest {
   /** Items per page; stores clamp it to 1..1000. Default 50. */
   limit?: number;
@@ -32,4 +34,18 @@ export function decodeCursor(cursor: string): (string | number)[] | null {
   } catch {
     return null;
   }
+}
+
+type KeyOf<S extends readonly ('number' | 'string')[]> = { [I in keyof S]: S[I] extends 'number' ? number : string };
+
+/**
+ * The sort key of a cursor whose parts have the given types. A cursor that is not one of ours, or
+ * comes from another kind of listing, is refused with an input error rather than read as a key.
+ */
+export function cursorKey<const S extends readonly ('number' | 'string')[]>(cursor: string, shape: S): KeyOf<S> {
+  const key = decodeCursor(cursor);
+  if (key === null || key.length !== shape.length || key.some((k, i) => typeof k !== shape[i])) {
+    throw new NudgeError(ErrorCode.invalidInput, 'cursor: not a cursor returned by this listing', [{ path: 'cursor', message: 'not a cursor returned by this listing' }]);
+  }
+  return key as KeyOf<S>;
 }

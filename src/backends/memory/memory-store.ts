@@ -6,7 +6,7 @@ import type { StoredEvent } from '../../core/event.js';
 import type { ChangeSet } from '../../core/ingest-fold.js';
 import type { Profile } from '../../core/profile.js';
 import type { EventLog, EventQuery, RecentMessageId } from '../../ports/event-log.js';
-import { clampLimit, decodeCursor, encodeCursor, type Page } from '../../ports/pagination.js';
+import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagination.js';
 import type { ProfileSearch, ProfileStore } from '../../ports/profile-store.js';
 import type { ErasureReport, Store, UserExport } from '../../ports/store.js';
 import { searchableEmail } from '../profile-search.js';
@@ -110,7 +110,7 @@ export class MemoryStore implements Store {
 
   private queryEvents(ws: string, q: EventQuery): Page<StoredEvent> {
     const limit = clampLimit(q.limit);
-    const after = q.cursor ? decodeCursor(q.cursor) : null;
+    const after = q.cursor ? cursorKey(q.cursor, ['number', 'number']) : null;
     const rows = this.workspace(ws)
       .events.filter(
         (r) =>
@@ -119,7 +119,7 @@ export class MemoryStore implements Store {
           (q.name === undefined || r.event.name === q.name) &&
           (q.since === undefined || r.event.timestamp >= q.since) &&
           (q.until === undefined || r.event.timestamp < q.until) &&
-          (after === null || isBefore(r, after as [number, number])),
+          (after === null || isBefore(r, after)),
       )
       .sort(byTimeDesc)
       .slice(0, limit + 1);
@@ -138,23 +138,26 @@ export class MemoryStore implements Store {
         if (r.event.receivedAt >= since) out.push({ seq: r.seq, id: { workspaceId, messageId: r.event.messageId, receivedAt: r.event.receivedAt } });
       }
     }
-    return out.sort((a, b) => a.seq - b.seq).map((o) => o.id);
+    // Oldest first means by receipt time: one commit may carry requests received out of order.
+    return out.sort((a, b) => a.id.receivedAt - b.id.receivedAt || a.seq - b.seq).map((o) => o.id);
   }
 
   private searchProfiles(ws: string, s: ProfileSearch): Page<Profile> {
     const w = this.workspace(ws);
     const limit = clampLimit(s.limit);
-    const after = s.cursor ? decodeCursor(s.cursor) : null;
-    const q = s.query?.toLowerCase();
+    const after = s.cursor ? cursorKey(s.cursor, ['number', 'string']) : null;
+    const q = s.query?.trim();
     let matches = [...w.profiles.values()];
     if (q) {
+      // Ids match exactly by prefix, emails case-insensitively (as the durable stores' indexes do).
       const ids = new Set<string>();
-      for (const [key, id] of w.identities) if (key.slice(2).toLowerCase().startsWith(q)) ids.add(id);
-      matches = matches.filter((p) => ids.has(p.profileId) || searchableEmail(p)?.startsWith(q));
+      for (const [key, id] of w.identities) if (key.slice(2).startsWith(q)) ids.add(id);
+      const email = q.toLowerCase();
+      matches = matches.filter((p) => ids.has(p.profileId) || searchableEmail(p)?.startsWith(email));
     }
     matches.sort((a, b) => b.updatedAt - a.updatedAt || (a.profileId < b.profileId ? 1 : -1));
     if (after) {
-      const [at, id] = after as [number, string];
+      const [at, id] = after;
       matches = matches.filter((p) => p.updatedAt < at || (p.updatedAt === at && p.profileId < id));
     }
     const items = matches.slice(0, limit);
@@ -170,6 +173,6 @@ function byTimeDesc(a: Row, b: Row): number {
   return b.event.timestamp - a.event.timestamp || b.seq - a.seq;
 }
 
-function isBefore(r: Row, [ts, seq]: [number, number]): boolean {
+function isBefore(r: Row, [ts, seq]: readonly [number, number]): boolean {
   return r.event.timestamp < ts || (r.event.timestamp === ts && r.seq < seq);
 }

@@ -1,0 +1,67 @@
+/**
+ * A fault injector around a real store: it can make the next commits fail (before anything is
+ * written, as the contract requires of a failed commit) or hold them until released, so a test
+ * decides when a group commit finishes. Everything else goes straight to the real store.
+ */
+import type { ChangeSet } from '../../src/core/ingest-fold.js';
+import type { Store } from '../../src/ports/store.js';
+
+export class ControlledStore implements Store {
+  readonly capabilities;
+  readonly events;
+  readonly profiles;
+  /** Every change set the real store committed, in order. */
+  readonly committed: ChangeSet[] = [];
+  private failures = 0;
+  private gate: Promise<void> | null = null;
+  private waiting: (() => void)[] = [];
+
+  constructor(readonly inner: Store) {
+    this.capabilities = inner.capabilities;
+    this.events = inner.events;
+    this.profiles = inner.profiles;
+  }
+
+  /** The next `n` commits reject with a store error and write nothing. */
+  failNextCommits(n: number): void {
+    this.failures = n;
+  }
+
+  /** Commits wait until the returned function is called. */
+  holdCommits(): () => void {
+    let release!: () => void;
+    this.gate = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.gate = null;
+      release();
+    };
+  }
+
+  /** Resolves once a commit is waiting at the gate. */
+  commitArrived(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  async commit(changes: ChangeSet): Promise<void> {
+    for (const notify of this.waiting.splice(0)) notify();
+    if (this.gate) await this.gate;
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('injected: the store is unavailable');
+    }
+    await this.inner.commit(changes);
+    this.committed.push(changes);
+  }
+
+  exportUser(workspaceId: string, profileId: string) {
+    return this.inner.exportUser(workspaceId, profileId);
+  }
+
+  eraseUser(workspaceId: string, profileId: string) {
+    return this.inner.eraseUser(workspaceId, profileId);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
