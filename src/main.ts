@@ -53,6 +53,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     dedupWindowMs: config.ingest.dedupWindowMs,
     dedupMaxEntries: config.ingest.dedupMaxEntries,
     cacheMaxProfiles: config.profiles.cacheMaxProfiles,
+    checkpointIntervalMs: config.profiles.checkpointIntervalMs,
   });
   pipeline.onCommit((_changes, stats) => metrics.recordCommit(stats));
   await pipeline.start();

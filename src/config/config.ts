@@ -27,7 +27,7 @@ export interface Config {
   adminKeys: string[];
   storage: { driver: 'sqlite' | 'memory'; file: string; synchronous: 'full' | 'normal'; cacheMiB: number };
   ingest: EventLimits & { maxBatchBytes: number; dedupWindowMs: number; dedupMaxEntries: number };
-  profiles: ProfileOptions & { cacheMaxProfiles: number };
+  profiles: ProfileOptions & { cacheMaxProfiles: number; checkpointIntervalMs: number };
 }
 
 const validate = new Ajv({ allErrors: true, useDefaults: false }).compile<ConfigFile>(ConfigSchema);
@@ -121,6 +121,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       sumProperties: c.profiles?.sumProperties ?? defaultProfileOptions.sumProperties,
       pageLeaveEvents: c.profiles?.pageLeaveEvents ?? defaultProfileOptions.pageLeaveEvents,
       cacheMaxProfiles: c.profiles?.cacheMaxProfiles ?? 100_000,
+      checkpointIntervalMs: ms(c.profiles?.checkpointInterval, 5000),
     },
   };
 }

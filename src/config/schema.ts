@@ -60,6 +60,7 @@ export const ConfigSchema = Type.Object(
           sumProperties: Type.Optional(Type.Array(Type.String(), { description: 'Numeric properties summed. Default revenue, value, quantity.' })),
           pageLeaveEvents: Type.Optional(Type.Array(Type.String(), { description: 'Track events that end a page visit.' })),
           cacheMaxProfiles: Type.Optional(Type.Integer({ minimum: 100, description: 'Profiles kept in memory. Default 100000.' })),
+          checkpointInterval: Type.Optional(Duration('Longest time profile changes stay unwritten behind the event log.', '5s')),
         },
         { additionalProperties: false },
       ),

@@ -100,20 +100,19 @@ export function emptyProfile(workspaceId: string, profileId: string, at: number)
   };
 }
 
-/** A copy that `applyEvent` may change without touching the original. */
+/**
+ * A copy that `applyEvent` and `mergeProfileInto` may change without touching the original.
+ * Per-event statistics are shared with the original and replaced, never changed in place.
+ */
 export function draftOf(profile: Profile): Profile {
   const c = profile.computed;
-  const events: Record<string, EventStats> = {};
-  for (const [key, s] of Object.entries(c.events)) {
-    setOwn(events, key, { count: s.count, firstAt: s.firstAt, lastAt: s.lastAt, sums: { ...s.sums } });
-  }
   return {
     ...profile,
     anonymousIds: [...profile.anonymousIds],
     traits: { ...profile.traits },
     computed: {
       ...c,
-      events,
+      events: { ...c.events },
       totals: { ...c.totals },
       session: c.session && { ...c.session },
       lastPage: c.lastPage && { ...c.lastPage },
@@ -181,21 +180,19 @@ export function applyEvent(draft: Profile, event: NudgeEvent, options: ProfileOp
 }
 
 function countEvent(c: ComputedAttributes, key: string, ts: number, properties: JsonObject, sumProperties: readonly string[]): void {
-  let stats = ownStats(c.events, key);
-  if (!stats) {
-    stats = { count: 0, firstAt: ts, lastAt: ts, sums: {} };
-    setOwn(c.events, key, stats);
-  }
-  stats.count += 1;
-  if (ts < stats.firstAt) stats.firstAt = ts;
-  if (ts > stats.lastAt) stats.lastAt = ts;
+  const old = ownStats(c.events, key);
+  const stats: EventStats = old
+    ? { count: old.count + 1, firstAt: Math.min(old.firstAt, ts), lastAt: Math.max(old.lastAt, ts), sums: old.sums }
+    : { count: 1, firstAt: ts, lastAt: ts, sums: {} };
   for (const name of sumProperties) {
     const value = properties[name];
     if (typeof value === 'number' && Number.isFinite(value)) {
+      if (stats.sums === old?.sums) stats.sums = { ...stats.sums };
       stats.sums[name] = (stats.sums[name] ?? 0) + value;
       c.totals[name] = (c.totals[name] ?? 0) + value;
     }
   }
+  setOwn(c.events, key, stats);
 }
 
 function updateSession(c: ComputedAttributes, event: NudgeEvent, timeoutMs: number): void {
@@ -266,13 +263,17 @@ export function mergeProfileInto(target: Profile, source: Profile): void {
   for (const [key, stats] of Object.entries(s.events)) {
     const into = ownStats(t.events, key);
     if (!into) {
-      setOwn(t.events, key, { count: stats.count, firstAt: stats.firstAt, lastAt: stats.lastAt, sums: { ...stats.sums } });
+      setOwn(t.events, key, stats);
       continue;
     }
-    into.count += stats.count;
-    into.firstAt = Math.min(into.firstAt, stats.firstAt);
-    into.lastAt = Math.max(into.lastAt, stats.lastAt);
-    for (const [name, sum] of Object.entries(stats.sums)) into.sums[name] = (into.sums[name] ?? 0) + sum;
+    const sums = { ...into.sums };
+    for (const [name, sum] of Object.entries(stats.sums)) sums[name] = (sums[name] ?? 0) + sum;
+    setOwn(t.events, key, {
+      count: into.count + stats.count,
+      firstAt: Math.min(into.firstAt, stats.firstAt),
+      lastAt: Math.max(into.lastAt, stats.lastAt),
+      sums,
+    });
   }
   for (const [name, sum] of Object.entries(s.totals)) t.totals[name] = (t.totals[name] ?? 0) + sum;
   t.sessionCount += s.sessionCount;

@@ -1,21 +1,29 @@
 /**
- * Ingestion with group commit.
+ * Ingestion with group commit and profiles written behind the log.
  *
  * Requests hand their (already validated) events to `submit`, which resolves only after the events
- * are durably committed. Submissions that arrive while a commit is running wait and go into the
- * next one together, so the cost of a transaction and its fsync is shared by every request in the
- * group: the busier the server, the larger the groups.
+ * are durably appended to the event log. Submissions that arrive while a commit is running wait
+ * and go into the next one together, so a transaction and its fsync are shared by every request in
+ * the group: the busier the server, the larger the groups.
  *
  * One flush: drop duplicates (dedup window) -> load identities and profiles (cache, else store)
- * -> fold events into profiles (pure core) -> commit the change set -> update cache and window ->
- * resolve the submissions -> tell listeners. Flushes never overlap, so events are applied in the
- * order they were accepted, and one user's events never race each other.
+ * -> fold events into profiles (pure core) -> append the events -> keep the changed profiles in
+ * the cache as dirty -> resolve the submissions -> tell listeners.
+ *
+ * Profiles and identity links are derived from the log, so they need not be written with every
+ * event: a checkpoint writes all dirty ones at once, with the log position they reflect, every
+ * `checkpointIntervalMs` or `checkpointMaxDirty` changes. A user active many times between two
+ * checkpoints costs one profile write, not one per event. After a crash, `start` replays the
+ * events after the last checkpoint through the same fold, which rebuilds exactly the lost state.
+ *
+ * Flushes, checkpoints and exclusive tasks run one at a time, in order, so events are applied in
+ * the order they were accepted and one user's events never race each other.
  */
 import type { NudgeEvent } from '../core/event.js';
 import { foldEvents, identityKeysOf, type ChangeSet } from '../core/ingest-fold.js';
-import type { ProfileOptions } from '../core/profile.js';
+import type { Profile, ProfileOptions } from '../core/profile.js';
 import type { Clock } from '../ports/clock.js';
-import type { Store } from '../ports/store.js';
+import type { ErasureReport, Store } from '../ports/store.js';
 import { DedupWindow } from './dedup-window.js';
 import { ProfileCache } from './profile-cache.js';
 
@@ -25,8 +33,12 @@ export interface IngestOptions {
   dedupWindowMs: number;
   /** Most message ids remembered. Default 5,000,000. */
   dedupMaxEntries: number;
-  /** Most profiles kept in memory. Default 100,000. */
+  /** Most clean profiles kept in memory after a checkpoint. Default 100,000. */
   cacheMaxProfiles: number;
+  /** Longest time derived state stays unwritten (and the most a restart replays). Default 5 s; 0 = no timer. */
+  checkpointIntervalMs?: number;
+  /** Most dirty profiles and links before a checkpoint is forced. Default 100,000. */
+  checkpointMaxDirty?: number;
 }
 
 export interface IngestResult {
@@ -49,13 +61,31 @@ interface Submission {
   reject: (error: unknown) => void;
 }
 
+interface Task {
+  run: () => Promise<void>;
+  reject: (error: unknown) => void;
+}
+
+const replayChunk = 10_000;
+
 export class IngestPipeline {
   private readonly dedup: DedupWindow;
-  private readonly cache: ProfileCache;
+  private cache: ProfileCache;
   private readonly listeners: CommitListener[] = [];
-  private queue: Submission[] = [];
-  private flushing: Promise<void> | null = null;
+  private readonly checkpointIntervalMs: number;
+  private readonly checkpointMaxDirty: number;
+  private submissions: Submission[] = [];
+  private tasks: Task[] = [];
+  private draining: Promise<void> | null = null;
+  private position = 0;
+  private checkpointed = 0;
+  private lastCheckpointAt = 0;
+  /** After a failed checkpoint, none is tried again before this time, so flushes go on meanwhile. */
+  private checkpointRetryAt = 0;
+  private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Set when an append failed: the cache must be rebuilt from the store before the next fold. */
+  private stale = false;
 
   constructor(
     private readonly store: Store,
@@ -65,62 +95,166 @@ export class IngestPipeline {
   ) {
     this.dedup = new DedupWindow(options.dedupWindowMs, options.dedupMaxEntries);
     this.cache = new ProfileCache(store, options.cacheMaxProfiles);
+    this.checkpointIntervalMs = options.checkpointIntervalMs ?? 5000;
+    this.checkpointMaxDirty = options.checkpointMaxDirty ?? 100_000;
   }
 
-  /** Rebuilds the dedup window from the event log. Call once before accepting events. */
-  async start(): Promise<void> {
+  /**
+   * Rebuilds the dedup window and replays the events after the last checkpoint, then checkpoints.
+   * Call once before accepting events. `replayed` counts the events folded again.
+   */
+  async start(): Promise<{ replayed: number }> {
     const since = this.clock.now() - this.options.dedupWindowMs;
     for (const r of await this.store.events.recentMessageIds(since)) this.dedup.add(r.workspaceId, r.messageId, r.receivedAt);
     this.dedup.expire(this.clock.now());
+
+    this.checkpointed = await this.store.checkpoint();
+    this.position = this.checkpointed;
+    const replayed = await this.replay();
+    await this.checkpointNow();
+    if (this.checkpointIntervalMs > 0) {
+      this.timer = setInterval(() => this.checkpointIfDue(), this.checkpointIntervalMs);
+      this.timer.unref();
+    }
+    return { replayed };
   }
 
   onCommit(listener: CommitListener): void {
     this.listeners.push(listener);
   }
 
-  /** Resolves once the events are committed; rejects if the store failed (nothing was stored). */
+  /** Resolves once the events are durably appended; rejects if the store failed (nothing was stored). */
   submit(workspaceId: string, events: readonly NudgeEvent[]): Promise<IngestResult> {
     if (this.closed) return Promise.reject(new Error('ingest pipeline is closed'));
     if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0 });
     return new Promise((resolve, reject) => {
-      this.queue.push({ workspaceId, events, resolve, reject });
-      if (!this.flushing) this.flushing = this.drain();
+      this.submissions.push({ workspaceId, events, resolve, reject });
+      this.kick();
     });
   }
 
-  /** Forgets cached profiles, e.g. after a user was erased. */
-  invalidate(): void {
-    this.cache.clear();
+  /** The live profile of a user id, anonymous id or profile id, including unwritten changes. */
+  profile(workspaceId: string, id: string): Promise<Profile | null> {
+    return this.exclusive(() => this.cache.find(workspaceId, id));
   }
 
-  /** Waits for everything submitted so far to be committed, then refuses new submissions. */
+  /**
+   * Runs `fn` between flushes, right after a checkpoint, so the store holds the effects of every
+   * accepted event and nothing writes meanwhile (exports, consistent reads).
+   */
+  readCheckpointed<T>(fn: () => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      await this.checkpointNow();
+      return fn();
+    });
+  }
+
+  /** Erases a profile, its identities and its events, with nothing of it left in memory. */
+  eraseUser(workspaceId: string, profileId: string): Promise<ErasureReport> {
+    return this.exclusive(async () => {
+      await this.checkpointNow();
+      try {
+        return await this.store.eraseUser(workspaceId, profileId);
+      } finally {
+        this.cache.clear();
+      }
+    });
+  }
+
+  /** Writes derived state now (also what `close` does last). */
+  checkpoint(): Promise<void> {
+    return this.exclusive(() => this.checkpointNow());
+  }
+
+  /** Commits everything accepted so far, writes a checkpoint, then refuses new submissions. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.flushing;
+    if (this.timer) clearInterval(this.timer);
+    await this.exclusive(() => this.checkpointNow());
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.tasks.push({ run: async () => resolve(await fn()), reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (!this.draining) this.draining = this.drain();
+  }
+
+  private checkpointIfDue(): void {
+    if (this.cache.dirtyCount > 0 && !this.draining) this.kick();
   }
 
   private async drain(): Promise<void> {
     // Yield once so that requests parsed in the same turn of the event loop share this commit.
     await new Promise<void>((r) => setImmediate(r));
     try {
-      while (this.queue.length > 0) {
-        const group = this.queue;
-        this.queue = [];
-        await this.flush(group);
+      while (this.submissions.length > 0 || this.tasks.length > 0 || this.checkpointDue()) {
+        // A due checkpoint goes first even under constant load, so dirty state stays bounded.
+        if (this.checkpointDue()) {
+          await this.checkpointNow().catch((error: unknown) => {
+            this.checkpointRetryAt = this.clock.now() + 1000;
+            this.reportError(error);
+          });
+        } else if (this.submissions.length > 0) {
+          const group = this.submissions;
+          this.submissions = [];
+          await this.flush(group);
+        } else {
+          const task = this.tasks.shift()!;
+          await task.run().catch(task.reject);
+        }
       }
     } finally {
-      this.flushing = null;
+      this.draining = null;
     }
+  }
+
+  private checkpointDue(): boolean {
+    const dirty = this.cache.dirtyCount;
+    if (dirty === 0 || this.clock.now() < this.checkpointRetryAt) return false;
+    const timeUp = this.checkpointIntervalMs > 0 && this.clock.now() - this.lastCheckpointAt >= this.checkpointIntervalMs;
+    return timeUp || dirty >= this.checkpointMaxDirty;
+  }
+
+  private async checkpointNow(): Promise<void> {
+    this.lastCheckpointAt = this.clock.now();
+    if (this.stale) await this.rebuild();
+    if (this.cache.dirtyCount === 0 && this.position === this.checkpointed) return;
+    await this.cache.checkpoint(this.position);
+    this.checkpointed = this.position;
+  }
+
+  /** Folds events into the cache (dirty); returns the change set, events assigned to profiles. */
+  private async fold(events: readonly NudgeEvent[]): Promise<ChangeSet> {
+    const byWorkspace = new Map<string, NudgeEvent[]>();
+    for (const e of events) {
+      let list = byWorkspace.get(e.workspaceId);
+      if (!list) byWorkspace.set(e.workspaceId, (list = []));
+      list.push(e);
+    }
+    const changes: ChangeSet = { events: [], profiles: [], identities: [], merges: [] };
+    for (const [workspaceId, list] of byWorkspace) {
+      const { identities, profiles } = await this.cache.load(workspaceId, list.flatMap(identityKeysOf));
+      const part = foldEvents({ workspaceId, events: list, identities, profiles }, this.options.profile);
+      this.cache.apply(part);
+      changes.events.push(...part.events);
+      changes.profiles.push(...part.profiles);
+      changes.identities.push(...part.identities);
+      changes.merges.push(...part.merges);
+    }
+    return changes;
   }
 
   private async flush(group: Submission[]): Promise<void> {
     const started = performance.now();
     const results = group.map(() => ({ accepted: 0, duplicates: 0 }));
-    const byWorkspace = new Map<string, NudgeEvent[]>();
+    const fresh: NudgeEvent[] = [];
     const seenNow = new Set<string>();
     group.forEach((s, i) => {
-      let events = byWorkspace.get(s.workspaceId);
-      if (!events) byWorkspace.set(s.workspaceId, (events = []));
       for (const e of s.events) {
         const key = `${s.workspaceId}\u0000${e.messageId}`;
         if (seenNow.has(key) || this.dedup.has(s.workspaceId, e.messageId)) {
@@ -128,30 +262,26 @@ export class IngestPipeline {
           continue;
         }
         seenNow.add(key);
-        events.push(e);
+        fresh.push(e.workspaceId === s.workspaceId ? e : { ...e, workspaceId: s.workspaceId });
         results[i]!.accepted++;
       }
     });
 
-    const changes: ChangeSet = { events: [], profiles: [], identities: [], merges: [] };
+    let changes: ChangeSet;
     try {
-      for (const [workspaceId, events] of byWorkspace) {
-        if (events.length === 0) continue;
-        const { identities, profiles } = await this.cache.load(workspaceId, events.flatMap(identityKeysOf));
-        const part = foldEvents({ workspaceId, events, identities, profiles }, this.options.profile);
-        changes.events.push(...part.events);
-        changes.profiles.push(...part.profiles);
-        changes.identities.push(...part.identities);
-        changes.merges.push(...part.merges);
+      // Folding changes the cache before the append is known to succeed; on failure the cache is
+      // rebuilt from the store, which never saw these events.
+      if (this.stale) await this.rebuild();
+      changes = await this.fold(fresh);
+      if (changes.events.length > 0) {
+        this.position = (await this.store.commit({ events: changes.events, profiles: [], identities: [], merges: [] })).position;
       }
-      if (changes.events.length > 0) await this.store.commit(changes);
     } catch (error) {
-      this.cache.clear();
+      this.stale = true;
       for (const s of group) s.reject(error);
       return;
     }
 
-    this.cache.committed(changes);
     for (const e of changes.events) this.dedup.add(e.workspaceId, e.messageId, e.receivedAt);
     this.dedup.expire(this.clock.now());
     group.forEach((s, i) => s.resolve(results[i]!));
@@ -162,6 +292,25 @@ export class IngestPipeline {
       } catch (error) {
         this.reportError(error);
       }
+    }
+  }
+
+  /** After a failed append: drop the cache (dirty state included) and refold since the checkpoint. */
+  private async rebuild(): Promise<void> {
+    this.cache = new ProfileCache(this.store, this.options.cacheMaxProfiles);
+    this.position = this.checkpointed;
+    await this.replay();
+    this.stale = false;
+  }
+
+  private async replay(): Promise<number> {
+    let replayed = 0;
+    for (;;) {
+      const logged = await this.store.events.readAfter(this.position, replayChunk);
+      if (logged.length === 0) return replayed;
+      await this.fold(logged.map((l) => l.event));
+      this.position = logged[logged.length - 1]!.position;
+      replayed += logged.length;
     }
   }
 }

@@ -1,20 +1,35 @@
 /**
- * The engine's working set of committed profiles and identity links, so a hot user's events do
- * not read the store. Only committed state enters it (after `Store.commit` resolves). Bounded:
- * past `maxProfiles` the oldest entries are dropped and read again from the store when needed.
+ * The engine's working set of profiles and identity links.
+ *
+ * Profiles and identities are derived from the event log and written behind it: a flush changes
+ * them here (they become dirty), and a checkpoint writes every dirty entry to the store in one
+ * commit. So this cache, not the store, is the truth for dirty entries, and only clean entries
+ * are ever evicted. Everything not here is read from the store, which is then up to date.
+ *
+ * States of an entry: absent -> clean (loaded) -> dirty (changed by a flush) -> clean (checkpointed).
  */
-import type { ChangeSet } from '../core/ingest-fold.js';
+import { anonKey, userKey, type ChangeSet, type IdentityLink, type ProfileMerge } from '../core/ingest-fold.js';
 import type { Profile } from '../core/profile.js';
-import type { Store } from '../ports/store.js';
+import type { Commit, Store } from '../ports/store.js';
 
 export class ProfileCache {
   private readonly profiles = new Map<string, Profile>();
   private readonly identities = new Map<string, string>();
+  private dirtyProfiles = new Set<string>();
+  private pendingLinks = new Map<string, IdentityLink>();
+  private pendingMerges: ProfileMerge[] = [];
+  /** Pending merges by source, so a stale link read from the store is forwarded to the target. */
+  private mergedInto = new Map<string, string>();
 
   constructor(
     private readonly store: Store,
     private readonly maxProfiles: number,
   ) {}
+
+  /** Entries changed since the last checkpoint. */
+  get dirtyCount(): number {
+    return this.dirtyProfiles.size + this.pendingLinks.size + this.pendingMerges.length;
+  }
 
   /** Loads what a fold over `keys` needs: their identity links and the profiles they point at. */
   async load(workspaceId: string, keys: Iterable<string>): Promise<{ identities: Map<string, string>; profiles: Map<string, Profile> }> {
@@ -28,7 +43,12 @@ export class ProfileCache {
     }
     if (missingKeys.length > 0) {
       const found = await this.store.profiles.resolveIdentities(workspaceId, missingKeys);
-      for (const [key, id] of found) identities.set(key, id);
+      for (const [key, stored] of found) {
+        let id = stored;
+        for (let to = this.mergedInto.get(cacheKey(workspaceId, id)); to !== undefined; to = this.mergedInto.get(cacheKey(workspaceId, id))) id = to;
+        identities.set(key, id);
+        this.identities.set(cacheKey(workspaceId, key), id);
+      }
     }
 
     const profiles = new Map<string, Profile>();
@@ -45,33 +65,66 @@ export class ProfileCache {
         this.profiles.set(cacheKey(workspaceId, id), p);
       }
     }
-    for (const [key, id] of identities) this.identities.set(cacheKey(workspaceId, key), id);
-    this.evict();
     return { identities, profiles };
   }
 
-  /** Takes in what a commit made true. */
-  committed(changes: ChangeSet): void {
+  /** The current profile of a user id, anonymous id or profile id, checkpointed or not. */
+  async find(workspaceId: string, id: string): Promise<Profile | null> {
+    const keys = [userKey(id), anonKey(id)];
+    const { identities, profiles } = await this.load(workspaceId, keys);
+    const profileId = identities.get(keys[0]!) ?? identities.get(keys[1]!) ?? id;
+    if (this.mergedInto.has(cacheKey(workspaceId, profileId))) return null;
+    const cached = profiles.get(profileId) ?? this.profiles.get(cacheKey(workspaceId, profileId));
+    if (cached) return cached;
+    return (await this.store.profiles.getProfiles(workspaceId, [profileId])).get(profileId) ?? null;
+  }
+
+  /** Takes in what a flush changed; it stays dirty until `checkpoint`. */
+  apply(changes: ChangeSet): void {
     for (const m of changes.merges) {
       this.profiles.delete(cacheKey(m.workspaceId, m.from));
-      // Links to the merged profile moved in the store; drop ours so they are read again.
+      this.dirtyProfiles.delete(cacheKey(m.workspaceId, m.from));
       const prefix = `${m.workspaceId}\u0000`;
-      for (const [key, id] of this.identities) if (id === m.from && key.startsWith(prefix)) this.identities.delete(key);
+      for (const [key, id] of this.identities) if (id === m.from && key.startsWith(prefix)) this.identities.set(key, m.to);
+      for (const link of this.pendingLinks.values()) if (link.workspaceId === m.workspaceId && link.profileId === m.from) link.profileId = m.to;
+      this.pendingMerges.push(m);
+      this.mergedInto.set(cacheKey(m.workspaceId, m.from), m.to);
     }
-    for (const l of changes.identities) this.identities.set(cacheKey(l.workspaceId, l.key), l.profileId);
-    for (const p of changes.profiles) this.profiles.set(cacheKey(p.workspaceId, p.profileId), p);
-    this.evict();
+    for (const l of changes.identities) {
+      const key = cacheKey(l.workspaceId, l.key);
+      this.identities.set(key, l.profileId);
+      this.pendingLinks.set(key, { ...l });
+    }
+    for (const p of changes.profiles) {
+      const key = cacheKey(p.workspaceId, p.profileId);
+      this.profiles.set(key, p);
+      this.dirtyProfiles.add(key);
+    }
   }
 
-  /** Drops everything (after a failed commit, or an erasure). */
-  clear(): void {
-    this.profiles.clear();
-    this.identities.clear();
-  }
-
-  private evict(): void {
+  /** Writes every dirty entry with the log position it reflects, then evicts clean excess. */
+  async checkpoint(position: number): Promise<void> {
+    const commit: Commit = {
+      events: [],
+      merges: this.pendingMerges,
+      identities: [...this.pendingLinks.values()],
+      profiles: [...this.dirtyProfiles].map((key) => this.profiles.get(key)!),
+      checkpoint: position,
+    };
+    await this.store.commit(commit);
+    this.pendingMerges = [];
+    this.mergedInto = new Map();
+    this.pendingLinks = new Map();
+    this.dirtyProfiles = new Set();
     dropOldest(this.profiles, this.maxProfiles);
     dropOldest(this.identities, this.maxProfiles * 2);
+  }
+
+  /** Forgets everything; only safe right after a checkpoint, when nothing is dirty. */
+  clear(): void {
+    if (this.dirtyCount > 0) throw new Error('ProfileCache.clear with unsaved changes');
+    this.profiles.clear();
+    this.identities.clear();
   }
 }
 

@@ -4,7 +4,6 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { anonKey, userKey } from '../core/ingest-fold.js';
 import type { Profile } from '../core/profile.js';
 import type { IngestPipeline } from '../engine/ingest-pipeline.js';
 import { decodeCursor } from '../ports/pagination.js';
@@ -46,9 +45,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   });
 
   const findProfile = async (workspaceId: string, id: string): Promise<Profile> => {
-    const links = await store.profiles.resolveIdentities(workspaceId, [userKey(id), anonKey(id)]);
-    const profileId = links.get(userKey(id)) ?? links.get(anonKey(id)) ?? id;
-    const profile = (await store.profiles.getProfiles(workspaceId, [profileId])).get(profileId);
+    const profile = await deps.pipeline.profile(workspaceId, id);
     if (!profile) throw new HttpError(404, 'not_found', `userId: no user "${id}" in workspace "${workspaceId}"`);
     return profile;
   };
@@ -56,14 +53,17 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   app.get('/workspaces', {
     schema: { summary: 'Workspaces with their event and profile counts', tags: ['workspaces'], response: { 200: Type.Array(WorkspaceBody), ...errors } },
   }, async () =>
-    Promise.all(keys.workspaces.map(async (w) => ({ id: w.id, name: w.name, events: await store.events.count(w.id), profiles: await store.profiles.count(w.id) }))),
+    deps.pipeline.readCheckpointed(() =>
+      Promise.all(keys.workspaces.map(async (w) => ({ id: w.id, name: w.name, events: await store.events.count(w.id), profiles: await store.profiles.count(w.id) }))),
+    ),
   );
 
   app.get<{ Querystring: UsersQuery }>('/users', {
     schema: { summary: 'Search profiles, most recently active first', tags: ['users'], querystring: UsersQuery, response: { 200: Page(Type.Ref(ProfileBody)), ...errors } },
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
-    const page = await store.profiles.search(w.id, { query: request.query.query, limit: request.query.limit, cursor: request.query.cursor });
+    const { query, limit, cursor } = request.query;
+    const page = await deps.pipeline.readCheckpointed(() => store.profiles.search(w.id, { query, limit, cursor }));
     return { items: page.items.map((p) => presentProfile(p)), nextCursor: page.nextCursor };
   });
 
@@ -72,7 +72,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const profile = await findProfile(w.id, request.params.userId);
-    return presentProfile(profile, await store.profiles.identitiesOf(w.id, profile.profileId));
+    return presentProfile(profile, await deps.pipeline.readCheckpointed(() => store.profiles.identitiesOf(w.id, profile.profileId)));
   });
 
   app.get<{ Params: UserParams; Querystring: WorkspaceQuery & PageQuery }>('/users/:userId/events', {
@@ -101,7 +101,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const profile = await findProfile(w.id, request.params.userId);
-    const data = await store.exportUser(w.id, profile.profileId);
+    const data = await deps.pipeline.readCheckpointed(() => store.exportUser(w.id, profile.profileId));
     if (!data) throw new HttpError(404, 'not_found', `userId: no user "${request.params.userId}"`);
     return { profile: presentProfile(data.profile, data.identities), events: data.events.map(presentEvent) };
   });
@@ -117,9 +117,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const profile = await findProfile(w.id, request.params.userId);
-    const report = await store.eraseUser(w.id, profile.profileId);
-    deps.pipeline.invalidate();
-    return report;
+    return deps.pipeline.eraseUser(w.id, profile.profileId);
   });
 
   app.get<{ Querystring: EventsQuery }>('/events', {

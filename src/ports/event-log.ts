@@ -13,6 +13,12 @@ export interface EventQuery extends PageRequest {
   until?: number;
 }
 
+/** An event with its position in the log: positions grow with every append, in commit order. */
+export interface LoggedEvent {
+  position: number;
+  event: StoredEvent;
+}
+
 export interface RecentMessageId {
   workspaceId: string;
   messageId: string;
@@ -30,6 +36,8 @@ export interface RecentMessageId {
  */
 export interface EventLog {
   query(workspaceId: string, query: EventQuery): Promise<Page<StoredEvent>>;
+  /** Up to `limit` events appended after `position`, in commit order, for replay. */
+  readAfter(position: number, limit: number): Promise<LoggedEvent[]>;
   /** Message ids received at or after `sinceReceivedAt`, oldest first, to rebuild the dedup window. */
   recentMessageIds(sinceReceivedAt: number): Promise<RecentMessageId[]>;
   /** Number of stored events in the workspace. */

@@ -25,15 +25,37 @@ export interface StoreCapabilities {
 }
 
 /**
- * The system of record. Every write goes through `commit`, which applies a whole `ChangeSet`
+ * One atomic write. Events are appended to the log; profiles, identity links and merges are
+ * derived state: the engine may write them behind the events, in checkpoints.
+ */
+export interface Commit extends ChangeSet {
+  /**
+   * The log position up to which the derived state in this commit (together with what is already
+   * stored) reflects every event. Recorded atomically with it; read back by `checkpoint()`.
+   */
+  checkpoint?: number;
+}
+
+export interface CommitReceipt {
+  /** Log position of the newest event in the log after this commit (0 for an empty log). */
+  position: number;
+}
+
+/**
+ * The system of record. Every write goes through `commit`, which applies a whole `Commit`
  * atomically: after it resolves, all of it is durable; if it rejects, none of it was applied and
- * the caller may retry the same change set.
+ * the caller may retry it.
+ *
+ * The event log is the truth; profiles and identities are derived from it. After a crash the
+ * engine rebuilds what was not yet checkpointed by replaying `events.readAfter(checkpoint())`.
  */
 export interface Store {
   readonly capabilities: StoreCapabilities;
   readonly events: EventLog;
   readonly profiles: ProfileStore;
-  commit(changes: ChangeSet): Promise<void>;
+  commit(changes: Commit): Promise<CommitReceipt>;
+  /** The last recorded `Commit.checkpoint` (0 if none). */
+  checkpoint(): Promise<number>;
   /** Everything held about the profile, or null if there is no such profile. */
   exportUser(workspaceId: string, profileId: string): Promise<UserExport | null>;
   /** Removes the profile, its identity links and all its events; counts what was removed. */

@@ -288,5 +288,53 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
       assert.deepEqual(await again.events.recentMessageIds(0), before.recent);
       assert.deepEqual((await again.profiles.search('w1', { query: 'ann@' })).items.map((p) => p.profileId), ['a:dev1']);
     });
+
+    it('log positions grow in commit order and readAfter replays from any position', async (store) => {
+      const batches = [[event({ userId: 'ann', at: 5 }), event({ userId: 'bob', at: 1 })], [event({ workspaceId: 'w2', userId: 'cy' })], [event({ userId: 'ann', at: 2 })]];
+      const receipts = [];
+      for (const batch of batches) receipts.push(await store.commit(await foldAgainst(store, batch[0]!.workspaceId, batch)));
+      const all = await store.events.readAfter(0, 100);
+      assert.deepEqual(ids(all.map((l) => l.event)), ids(batches.flat()), 'commit order, not timestamp order, across workspaces');
+      const positions = all.map((l) => l.position);
+      assert.ok(positions.every((p, i) => i === 0 || p > positions[i - 1]!), `increasing: ${positions.join(', ')}`);
+      assert.deepEqual(receipts.map((r) => r.position), [positions[1], positions[2], positions[3]]);
+      assert.deepEqual(ids((await store.events.readAfter(positions[1]!, 100)).map((l) => l.event)), ids(batches.flat().slice(2)));
+      assert.equal((await store.events.readAfter(0, 2)).length, 2);
+      assert.deepEqual(await store.events.readAfter(positions[3]!, 100), []);
+    });
+
+    it('a checkpoint is recorded atomically with its commit', async (store, opened) => {
+      assert.equal(await store.checkpoint(), 0);
+      const changes = await foldAgainst(store, 'w1', [event({ userId: 'ann' })]);
+      const { position } = await store.commit({ events: changes.events, profiles: [], identities: [], merges: [] });
+      assert.equal(await store.profiles.count('w1'), 0, 'derived state may trail the log');
+      await store.commit({ ...changes, events: [], checkpoint: position });
+      assert.equal(await store.checkpoint(), position);
+      assert.equal(await store.profiles.count('w1'), 1);
+      if (opened.reopen) assert.equal(await (await opened.reopen()).checkpoint(), position);
+    });
+
+    it('timelines, merges and erasure are the same on both sides of a checkpoint', async (store) => {
+      const checkpoint = async () => {
+        const { position } = await store.commit({ events: [], profiles: [], identities: [], merges: [] });
+        await store.commit({ events: [], profiles: [], identities: [], merges: [], checkpoint: position });
+      };
+      const before = [event({ userId: 'ann', at: 1 }), event({ anonymousId: 'dev1', at: 2 }), event({ userId: 'bob', at: 3 })];
+      await ingest(store, before);
+      await checkpoint();
+      const after = [event({ anonymousId: 'dev1', at: 4 }), event({ userId: 'ann', at: 0, name: 'late' }), event({ type: 'identify', userId: 'ann', anonymousId: 'dev1', at: 5 })];
+      await ingest(store, after);
+      const timeline = await queryAll(store, 'w1', { profileId: 'u:ann', limit: 2 });
+      assert.deepEqual(ids(timeline), expectedOrder([before[0]!, before[1]!, after[0]!, after[1]!, after[2]!]));
+      assert.deepEqual(ids(await queryAll(store, 'w1', { profileId: 'u:ann', name: 'late' })), [after[1]!.messageId]);
+      await checkpoint();
+      assert.equal((await queryAll(store, 'w1', { profileId: 'u:ann' })).length, 5, 'unchanged once indexed');
+
+      const last = (await store.events.readAfter(0, 100)).at(-1)!.position;
+      assert.deepEqual(await store.eraseUser('w1', 'u:ann'), { profiles: 1, identities: 2, events: 5 });
+      assert.deepEqual(ids((await store.events.readAfter(0, 100)).map((l) => l.event)), [before[2]!.messageId]);
+      const { position } = await store.commit(await foldAgainst(store, 'w1', [event({ userId: 'ann', at: 9 })]));
+      assert.ok(position > last, 'positions are never reused, even after the newest events were erased');
+    });
   });
 }

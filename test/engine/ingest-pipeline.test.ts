@@ -88,6 +88,7 @@ for (const backend of backends) {
         assert.deepEqual(await submit(pipeline, { messageId: 'c', userId: 'bob' }, { messageId: 'a', userId: 'ann' }), { accepted: 0, duplicates: 2 });
         assert.equal(await store.events.count('w1'), 3);
         assert.equal(await store.events.count('w2'), 1);
+        await pipeline.checkpoint();
         assert.equal((await store.profiles.getProfiles('w1', ['u:ann'])).get('u:ann')?.computed.eventCount, 2);
       } finally {
         await pipeline.close();
@@ -110,6 +111,7 @@ for (const backend of backends) {
         const outcomes = await Promise.allSettled(group);
         assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected']);
         assert.equal(await store.events.count('w1'), 1);
+        await pipeline.checkpoint();
         assert.equal(await store.profiles.count('w1'), 1);
         assert.equal(commits.length, 1, 'listeners hear only of commits that happened');
 
@@ -119,6 +121,7 @@ for (const backend of backends) {
           submit(pipeline, { messageId: 'x2', anonymousId: 'dev1', at: 2 }, { messageId: 'x3', type: 'identify', userId: 'ann', anonymousId: 'dev1', at: 3 }),
         ]);
         assert.deepEqual(retried, [{ accepted: 1, duplicates: 0 }, { accepted: 2, duplicates: 0 }]);
+        await pipeline.checkpoint();
         const ann = (await store.profiles.getProfiles('w1', ['u:ann'])).get('u:ann');
         assert.equal(ann?.computed.eventCount, 4);
         assert.equal(ann?.computed.totals['revenue'], 10);
@@ -152,6 +155,7 @@ for (const backend of backends) {
         assert.ok(commits.length >= 3, `several groups (${commits.length})`);
         const stored = (await store.events.query('w1', { profileId: 'u:ann', limit: 100 })).items.map((e) => e.name).reverse();
         assert.deepEqual(stored, names, 'stored in submit order');
+        await pipeline.checkpoint();
         const ann = (await store.profiles.getProfiles('w1', ['u:ann'])).get('u:ann');
         assert.equal(ann?.computed.lastPage?.name, 'p29');
       } finally {

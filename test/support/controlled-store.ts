@@ -3,15 +3,14 @@
  * written, as the contract requires of a failed commit) or hold them until released, so a test
  * decides when a group commit finishes. Everything else goes straight to the real store.
  */
-import type { ChangeSet } from '../../src/core/ingest-fold.js';
-import type { Store } from '../../src/ports/store.js';
+import type { Commit, CommitReceipt, Store } from '../../src/ports/store.js';
 
 export class ControlledStore implements Store {
   readonly capabilities;
   readonly events;
   readonly profiles;
-  /** Every change set the real store committed, in order. */
-  readonly committed: ChangeSet[] = [];
+  /** Every commit the real store took, in order. */
+  readonly committed: Commit[] = [];
   private failures = 0;
   private gate: Promise<void> | null = null;
   private waiting: (() => void)[] = [];
@@ -42,15 +41,20 @@ export class ControlledStore implements Store {
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  async commit(changes: ChangeSet): Promise<void> {
+  async commit(changes: Commit): Promise<CommitReceipt> {
     for (const notify of this.waiting.splice(0)) notify();
     if (this.gate) await this.gate;
     if (this.failures > 0) {
       this.failures--;
       throw new Error('injected: the store is unavailable');
     }
-    await this.inner.commit(changes);
+    const receipt = await this.inner.commit(changes);
     this.committed.push(changes);
+    return receipt;
+  }
+
+  checkpoint(): Promise<number> {
+    return this.inner.checkpoint();
   }
 
   exportUser(workspaceId: string, profileId: string) {

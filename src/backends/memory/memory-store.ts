@@ -3,12 +3,11 @@
  * restart. It implements the same contract as the durable stores and passes the same suite.
  */
 import type { StoredEvent } from '../../core/event.js';
-import type { ChangeSet } from '../../core/ingest-fold.js';
 import type { Profile } from '../../core/profile.js';
-import type { EventLog, EventQuery, RecentMessageId } from '../../ports/event-log.js';
+import type { EventLog, EventQuery, LoggedEvent, RecentMessageId } from '../../ports/event-log.js';
 import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagination.js';
 import type { ProfileSearch, ProfileStore } from '../../ports/profile-store.js';
-import type { ErasureReport, Store, UserExport } from '../../ports/store.js';
+import type { Commit, CommitReceipt, ErasureReport, Store, UserExport } from '../../ports/store.js';
 import { searchableEmail } from '../profile-search.js';
 
 interface Row {
@@ -30,10 +29,21 @@ export class MemoryStore implements Store {
   readonly profiles: ProfileStore;
   private readonly workspaces = new Map<string, Workspace>();
   private seq = 0;
+  private checkpointPosition = 0;
+  /** Every event by position - 1; erased ones become null. */
+  private readonly log: (StoredEvent | null)[] = [];
 
   constructor() {
     this.events = {
       query: async (ws, query) => this.queryEvents(ws, query),
+      readAfter: async (position, limit) => {
+        const out: LoggedEvent[] = [];
+        for (let i = position; i < this.log.length && out.length < limit; i++) {
+          const event = this.log[i];
+          if (event) out.push({ position: i + 1, event: clone(event) });
+        }
+        return out;
+      },
       recentMessageIds: async (since) => this.recentMessageIds(since),
       count: async (ws) => this.workspace(ws).events.length,
     };
@@ -62,7 +72,7 @@ export class MemoryStore implements Store {
     };
   }
 
-  async commit(changes: ChangeSet): Promise<void> {
+  async commit(changes: Commit): Promise<CommitReceipt> {
     const copy = clone(changes); // the caller keeps its objects; we keep ours
     for (const m of copy.merges) {
       const w = this.workspace(m.workspaceId);
@@ -72,7 +82,16 @@ export class MemoryStore implements Store {
     }
     for (const l of copy.identities) this.workspace(l.workspaceId).identities.set(l.key, l.profileId);
     for (const p of copy.profiles) this.workspace(p.workspaceId).profiles.set(p.profileId, p);
-    for (const e of copy.events) this.workspace(e.workspaceId).events.push({ seq: ++this.seq, event: e });
+    for (const e of copy.events) {
+      this.workspace(e.workspaceId).events.push({ seq: ++this.seq, event: e });
+      this.log.push(e);
+    }
+    if (copy.checkpoint !== undefined) this.checkpointPosition = copy.checkpoint;
+    return { position: this.seq };
+  }
+
+  async checkpoint(): Promise<number> {
+    return this.checkpointPosition;
   }
 
   async exportUser(ws: string, profileId: string): Promise<UserExport | null> {
@@ -89,6 +108,7 @@ export class MemoryStore implements Store {
     const keys = this.identitiesOf(ws, profileId);
     for (const key of keys) w.identities.delete(key);
     const before = w.events.length;
+    for (const r of w.events) if (r.event.profileId === profileId) this.log[r.seq - 1] = null;
     w.events = w.events.filter((r) => r.event.profileId !== profileId);
     return { profiles, identities: keys.length, events: before - w.events.length };
   }

@@ -1,8 +1,15 @@
-/** The SQLite schema, upgraded in place through `PRAGMA user_version`. */
+/**
+ * The SQLite schema, upgraded in place through `PRAGMA user_version`.
+ *
+ * `events` is append-only and indexed only by values that grow with time, so an append touches
+ * the last pages of each B-tree. The per-user `timeline` is the index that would scatter writes
+ * across the file; it is filled behind the log, in key order, by each checkpoint commit. Events
+ * after the last indexed position (`meta.indexed`) are found by scanning that short tail.
+ */
 export const migrations: readonly string[] = [
   `
   CREATE TABLE events (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after erasure: replay relies on it
     workspace_id TEXT NOT NULL,
     profile_id TEXT NOT NULL,
     message_id TEXT NOT NULL,
@@ -12,9 +19,16 @@ export const migrations: readonly string[] = [
     received_at INTEGER NOT NULL,
     body TEXT NOT NULL
   );
-  CREATE INDEX events_by_profile ON events (workspace_id, profile_id, ts, seq);
   CREATE INDEX events_by_time ON events (workspace_id, ts, seq);
   CREATE INDEX events_by_received ON events (received_at);
+
+  CREATE TABLE timeline (
+    workspace_id TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, profile_id, ts, seq)
+  ) WITHOUT ROWID;
 
   CREATE TABLE profiles (
     workspace_id TEXT NOT NULL,
@@ -24,7 +38,7 @@ export const migrations: readonly string[] = [
     updated_at INTEGER NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (workspace_id, profile_id)
-  ) WITHOUT ROWID;
+  );
   CREATE INDEX profiles_by_update ON profiles (workspace_id, updated_at, profile_id);
   CREATE INDEX profiles_by_email ON profiles (workspace_id, email) WHERE email IS NOT NULL;
 
@@ -35,5 +49,8 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (workspace_id, key)
   ) WITHOUT ROWID;
   CREATE INDEX identities_by_profile ON identities (workspace_id, profile_id);
+
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+  INSERT INTO meta (key, value) VALUES ('checkpoint', 0), ('indexed', 0);
   `,
 ];

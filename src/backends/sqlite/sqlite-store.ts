@@ -8,12 +8,11 @@
  */
 import Database from 'better-sqlite3';
 import type { EventType, StoredEvent } from '../../core/event.js';
-import type { ChangeSet } from '../../core/ingest-fold.js';
 import type { Profile } from '../../core/profile.js';
 import type { EventLog, EventQuery, RecentMessageId } from '../../ports/event-log.js';
 import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagination.js';
 import type { ProfileSearch, ProfileStore } from '../../ports/profile-store.js';
-import type { ErasureReport, Store, UserExport } from '../../ports/store.js';
+import type { Commit, CommitReceipt, ErasureReport, Store, UserExport } from '../../ports/store.js';
 import { searchableEmail } from '../profile-search.js';
 import { migrations } from './schema.js';
 
@@ -42,12 +41,18 @@ type EventBody = Pick<StoredEvent, 'userId' | 'anonymousId' | 'previousId' | 'gr
 
 const eventColumns = 'seq, workspace_id, profile_id, message_id, type, name, ts, received_at, body';
 
+/** Most unindexed events before a commit indexes them even without a checkpoint. */
+const maxTail = 200_000;
+
 export class SqliteStore implements Store {
   readonly capabilities = { sharedWriters: false, durable: true };
   readonly events: EventLog;
   readonly profiles: ProfileStore;
   private readonly db: Database.Database;
-  private readonly commitTx: (changes: ChangeSet) => void;
+  private readonly commitTx: (changes: Commit) => void;
+  private position: number;
+  /** Events up to this position are in `timeline`; later ones are found by scanning the tail. */
+  private indexed: number;
   private readonly stmt;
 
   constructor(options: SqliteStoreOptions) {
@@ -58,8 +63,8 @@ export class SqliteStore implements Store {
     db.pragma(`cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
     db.pragma('temp_store = MEMORY');
     db.pragma('busy_timeout = 5000');
-    // Checkpoint the WAL every ~40 MB rather than every 4 MB: random index pages dirtied by
-    // one commit are often dirtied again by the next, and each checkpoint rewrites them.
+    // Checkpoint the WAL every ~40 MB rather than every 4 MB: index pages dirtied by one
+    // commit are often dirtied again by the next, and each checkpoint rewrites them.
     db.pragma('wal_autocheckpoint = 10000');
     migrate(db);
 
@@ -77,26 +82,46 @@ export class SqliteStore implements Store {
          ON CONFLICT (workspace_id, key) DO UPDATE SET profile_id = excluded.profile_id`,
       ),
       moveIdentities: db.prepare('UPDATE identities SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?'),
-      moveEvents: db.prepare('UPDATE events SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?'),
+      moveEvents: db.prepare(
+        `UPDATE events SET profile_id = :to WHERE seq IN (SELECT seq FROM timeline WHERE workspace_id = :ws AND profile_id = :from)
+           OR (seq > :indexed AND workspace_id = :ws AND profile_id = :from)`,
+      ),
+      moveTimeline: db.prepare('UPDATE timeline SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?'),
       deleteProfile: db.prepare('DELETE FROM profiles WHERE workspace_id = ? AND profile_id = ?'),
       deleteIdentities: db.prepare('DELETE FROM identities WHERE workspace_id = ? AND profile_id = ?'),
-      deleteEvents: db.prepare('DELETE FROM events WHERE workspace_id = ? AND profile_id = ?'),
+      deleteEvents: db.prepare(
+        `DELETE FROM events WHERE seq IN (SELECT seq FROM timeline WHERE workspace_id = :ws AND profile_id = :profile)
+           OR (seq > :indexed AND workspace_id = :ws AND profile_id = :profile)`,
+      ),
+      deleteTimeline: db.prepare('DELETE FROM timeline WHERE workspace_id = ? AND profile_id = ?'),
+      indexTimeline: db.prepare(
+        `INSERT INTO timeline (workspace_id, profile_id, ts, seq)
+         SELECT workspace_id, profile_id, ts, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY workspace_id, profile_id, ts, seq`,
+      ),
+      getIndexed: db.prepare("SELECT value FROM meta WHERE key = 'indexed'").pluck(),
+      setIndexed: db.prepare("UPDATE meta SET value = ? WHERE key = 'indexed'"),
       resolveIdentity: db.prepare('SELECT profile_id FROM identities WHERE workspace_id = ? AND key = ?').pluck(),
       getProfile: db.prepare('SELECT body FROM profiles WHERE workspace_id = ? AND profile_id = ?').pluck(),
       identitiesOf: db.prepare('SELECT key FROM identities WHERE workspace_id = ? AND profile_id = ? ORDER BY key').pluck(),
-      eventsOf: db.prepare(`SELECT ${eventColumns} FROM events WHERE workspace_id = ? AND profile_id = ? ORDER BY ts DESC, seq DESC`),
       countEvents: db.prepare('SELECT count(*) FROM events WHERE workspace_id = ?').pluck(),
       countProfiles: db.prepare('SELECT count(*) FROM profiles WHERE workspace_id = ?').pluck(),
+      readAfter: db.prepare(`SELECT ${eventColumns} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`),
+      maxSeq: db.prepare('SELECT coalesce(max(seq), 0) FROM events').pluck(),
+      getCheckpoint: db.prepare("SELECT value FROM meta WHERE key = 'checkpoint'").pluck(),
+      setCheckpoint: db.prepare("UPDATE meta SET value = ? WHERE key = 'checkpoint'"),
       recentMessageIds: db.prepare(
         'SELECT workspace_id AS workspaceId, message_id AS messageId, received_at AS receivedAt FROM events WHERE received_at >= ? ORDER BY received_at, seq',
       ),
     };
 
-    this.commitTx = db.transaction((changes: ChangeSet) => {
+    this.position = this.stmt.maxSeq.get() as number;
+    this.indexed = this.stmt.getIndexed.get() as number;
+    this.commitTx = db.transaction((changes: Commit) => {
       const s = this.stmt;
       for (const m of changes.merges) {
+        s.moveEvents.run({ to: m.to, ws: m.workspaceId, from: m.from, indexed: this.indexed });
+        s.moveTimeline.run(m.to, m.workspaceId, m.from);
         s.moveIdentities.run(m.to, m.workspaceId, m.from);
-        s.moveEvents.run(m.to, m.workspaceId, m.from);
         s.deleteProfile.run(m.workspaceId, m.from);
       }
       for (const l of changes.identities) s.upsertIdentity.run(l.workspaceId, l.key, l.profileId);
@@ -115,10 +140,16 @@ export class SqliteStore implements Store {
         };
         s.insertEvent.run(e.workspaceId, e.profileId, e.messageId, e.type, e.name, e.timestamp, e.receivedAt, JSON.stringify(body));
       }
+      if (changes.checkpoint !== undefined) {
+        s.setCheckpoint.run(changes.checkpoint);
+        this.indexUpTo(Math.min(changes.checkpoint, this.stmt.maxSeq.get() as number));
+      }
     });
 
     this.events = {
       query: async (ws, query) => this.queryEvents(ws, query),
+      readAfter: async (position, limit) =>
+        (this.stmt.readAfter.all(position, limit) as EventRow[]).map((row) => ({ position: row.seq, event: toEvent(row) })),
       recentMessageIds: async (since) => this.stmt.recentMessageIds.all(since) as RecentMessageId[],
       count: async (ws) => this.stmt.countEvents.get(ws) as number,
     };
@@ -145,8 +176,31 @@ export class SqliteStore implements Store {
     };
   }
 
-  async commit(changes: ChangeSet): Promise<void> {
-    this.commitTx(changes);
+  async commit(changes: Commit): Promise<CommitReceipt> {
+    const indexedBefore = this.indexed;
+    try {
+      this.commitTx(changes);
+    } catch (error) {
+      this.indexed = indexedBefore;
+      throw error;
+    }
+    if (changes.events.length > 0) {
+      this.position = this.stmt.maxSeq.get() as number;
+      // Without checkpoints (a caller that never sends one) the tail must not grow without bound.
+      if (this.position - this.indexed > maxTail) this.db.transaction(() => this.indexUpTo(this.position))();
+    }
+    return { position: this.position };
+  }
+
+  private indexUpTo(position: number): void {
+    if (position <= this.indexed) return;
+    this.stmt.indexTimeline.run(this.indexed, position);
+    this.stmt.setIndexed.run(position);
+    this.indexed = position;
+  }
+
+  async checkpoint(): Promise<number> {
+    return this.stmt.getCheckpoint.get() as number;
   }
 
   async exportUser(ws: string, profileId: string): Promise<UserExport | null> {
@@ -155,16 +209,20 @@ export class SqliteStore implements Store {
     return {
       profile: JSON.parse(body) as Profile,
       identities: this.stmt.identitiesOf.all(ws, profileId) as string[],
-      events: (this.stmt.eventsOf.all(ws, profileId) as EventRow[]).map(toEvent),
+      events: this.profileEvents(ws, { profileId }, Number.MAX_SAFE_INTEGER).map(toEvent),
     };
   }
 
   async eraseUser(ws: string, profileId: string): Promise<ErasureReport> {
-    return this.db.transaction(() => ({
-      profiles: this.stmt.deleteProfile.run(ws, profileId).changes,
-      identities: this.stmt.deleteIdentities.run(ws, profileId).changes,
-      events: this.stmt.deleteEvents.run(ws, profileId).changes,
-    }))();
+    return this.db.transaction(() => {
+      const events = this.stmt.deleteEvents.run({ ws, profile: profileId, indexed: this.indexed }).changes;
+      this.stmt.deleteTimeline.run(ws, profileId);
+      return {
+        profiles: this.stmt.deleteProfile.run(ws, profileId).changes,
+        identities: this.stmt.deleteIdentities.run(ws, profileId).changes,
+        events,
+      };
+    })();
   }
 
   async close(): Promise<void> {
@@ -173,21 +231,48 @@ export class SqliteStore implements Store {
 
   private queryEvents(ws: string, q: EventQuery): Page<StoredEvent> {
     const limit = clampLimit(q.limit);
-    const where = ['workspace_id = ?'];
-    const params: (string | number)[] = [ws];
-    if (q.profileId !== undefined) where.push('profile_id = ?'), params.push(q.profileId);
-    if (q.type !== undefined) where.push('type = ?'), params.push(q.type);
-    if (q.name !== undefined) where.push('name = ?'), params.push(q.name);
-    if (q.since !== undefined) where.push('ts >= ?'), params.push(q.since);
-    if (q.until !== undefined) where.push('ts < ?'), params.push(q.until);
-    const after = q.cursor ? cursorKey(q.cursor, ['number', 'number']) : null;
-    if (after) where.push('(ts < ? OR (ts = ? AND seq < ?))'), params.push(after[0], after[0], after[1]);
-    const rows = this.db
-      .prepare(`SELECT ${eventColumns} FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ?`)
-      .all(...params, limit + 1) as EventRow[];
+    const rows = q.profileId === undefined ? this.workspaceEvents(ws, q, limit + 1) : this.profileEvents(ws, q, limit + 1);
     const items = rows.slice(0, limit);
     const last = items[items.length - 1];
     return { items: items.map(toEvent), nextCursor: rows.length > limit && last ? encodeCursor([last.ts, last.seq]) : null };
+  }
+
+  /** Conditions on name and type (on events `e`), time and the cursor (on `time`, which has ts and seq). */
+  private filters(q: EventQuery, where: string[], params: (string | number)[], time = 'e'): void {
+    if (q.type !== undefined) where.push('e.type = ?'), params.push(q.type);
+    if (q.name !== undefined) where.push('e.name = ?'), params.push(q.name);
+    if (q.since !== undefined) where.push(`${time}.ts >= ?`), params.push(q.since);
+    if (q.until !== undefined) where.push(`${time}.ts < ?`), params.push(q.until);
+    const after = q.cursor ? cursorKey(q.cursor, ['number', 'number']) : null;
+    if (after) where.push(`(${time}.ts < ? OR (${time}.ts = ? AND ${time}.seq < ?))`), params.push(after[0], after[0], after[1]);
+  }
+
+  private workspaceEvents(ws: string, q: EventQuery, limit: number): EventRow[] {
+    const where = ['e.workspace_id = ?'];
+    const params: (string | number)[] = [ws];
+    this.filters(q, where, params);
+    return this.db
+      .prepare(`SELECT ${eventColumns} FROM events e WHERE ${where.join(' AND ')} ORDER BY e.ts DESC, e.seq DESC LIMIT ?`)
+      .all(...params, limit) as EventRow[];
+  }
+
+  /** One profile's events: the indexed part through `timeline`, the tail by a short scan. */
+  private profileEvents(ws: string, q: EventQuery & { profileId?: string }, limit: number): EventRow[] {
+    const indexedWhere = ['t.workspace_id = ?', 't.profile_id = ?'];
+    const indexedParams: (string | number)[] = [ws, q.profileId!];
+    this.filters(q, indexedWhere, indexedParams, 't');
+    const tailWhere = ['e.seq > ?', 'e.workspace_id = ?', 'e.profile_id = ?'];
+    const tailParams: (string | number)[] = [this.indexed, ws, q.profileId!];
+    this.filters(q, tailWhere, tailParams);
+    const columns = eventColumns.split(', ').map((c) => `e.${c}`).join(', ');
+    return this.db
+      .prepare(
+        `SELECT ${columns} FROM timeline t JOIN events e ON e.seq = t.seq WHERE ${indexedWhere.join(' AND ')}
+         UNION ALL
+         SELECT ${columns} FROM events e WHERE ${tailWhere.join(' AND ')}
+         ORDER BY ts DESC, seq DESC LIMIT ?`,
+      )
+      .all(...indexedParams, ...tailParams, limit) as EventRow[];
   }
 
   private searchProfiles(ws: string, s: ProfileSearch): Page<Profile> {
