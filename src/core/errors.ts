@@ -11,6 +11,9 @@ export interface Issue {
 
 export const ErrorCode = {
   invalidConfig: 'invalid_config',
+  /** A request that cannot be read (a malformed parameter): HTTP 400. */
+  invalidRequest: 'invalid_request',
+  /** Well-formed input that breaks a rule (an event without a user): HTTP 422. */
   invalidInput: 'invalid_input',
   notFound: 'not_found',
   unauthorized: 'unauthorized',

@@ -15,6 +15,7 @@ export class HttpError extends Error {
 
 const statusOfCode: Record<ErrorCode, number> = {
   invalid_config: 500,
+  invalid_request: 400,
   invalid_input: 422,
   not_found: 404,
   unauthorized: 401,

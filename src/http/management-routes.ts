@@ -6,7 +6,6 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Profile } from '../core/profile.js';
 import type { IngestPipeline } from '../engine/ingest-pipeline.js';
-import { decodeCursor } from '../ports/pagination.js';
 import type { Store } from '../ports/store.js';
 import {
   ErasureBody,
@@ -37,12 +36,6 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   const { store, keys } = deps;
   for (const schema of [ErrorBody, EventBody, ProfileBody]) app.addSchema(schema);
   app.addHook('onRequest', async (request) => keys.checkAdmin(request));
-  app.addHook('preHandler', async (request) => {
-    const cursor = (request.query as { cursor?: string } | undefined)?.cursor;
-    if (cursor !== undefined && decodeCursor(cursor) === null) {
-      throw new HttpError(400, 'invalid_request', 'cursor: not a cursor returned by this API');
-    }
-  });
 
   const findProfile = async (workspaceId: string, id: string): Promise<Profile> => {
     const profile = await deps.pipeline.profile(workspaceId, id);

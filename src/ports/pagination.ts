@@ -45,7 +45,7 @@ type KeyOf<S extends readonly ('number' | 'string')[]> = { [I in keyof S]: S[I] 
 export function cursorKey<const S extends readonly ('number' | 'string')[]>(cursor: string, shape: S): KeyOf<S> {
   const key = decodeCursor(cursor);
   if (key === null || key.length !== shape.length || key.some((k, i) => typeof k !== shape[i])) {
-    throw new NudgeError(ErrorCode.invalidInput, 'cursor: not a cursor returned by this listing', [{ path: 'cursor', message: 'not a cursor returned by this listing' }]);
+    throw new NudgeError(ErrorCode.invalidRequest, 'cursor: not a cursor returned by this listing', [{ path: 'cursor', message: 'not a cursor returned by this listing' }]);
   }
   return key as KeyOf<S>;
 }

@@ -137,12 +137,12 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
       assert.deepEqual(ids(await queryAll(store, 'w1', { profileId: 'u:nobody' })), []);
     });
 
-    it('a cursor from another listing, or not from the store at all, is refused as invalid input', async (store) => {
+    it('a cursor from another listing, or not from the store at all, is refused as an invalid request', async (store) => {
       await ingest(store, [event({ userId: 'ann', at: 0 }), event({ userId: 'bob', at: 1 }), event({ userId: 'cid', at: 2 })]);
       const eventCursor = (await store.events.query('w1', { limit: 1 })).nextCursor;
       const profileCursor = (await store.profiles.search('w1', { limit: 1 })).nextCursor;
       assert.ok(eventCursor && profileCursor);
-      const invalid = { name: 'NudgeError', code: 'invalid_input' };
+      const invalid = { name: 'NudgeError', code: 'invalid_request' };
       const foreign = Buffer.from('[1]').toString('base64url');
       await assert.rejects(store.events.query('w1', { cursor: profileCursor }), invalid);
       await assert.rejects(store.events.query('w1', { cursor: foreign }), invalid);

@@ -47,6 +47,8 @@ describe('timeline', () => {
     const res = await nudge.api('/users/pager/events?cursor=garbage!');
     assert.equal(res.status, 400);
     assert.match(res.body.message, /^cursor:/);
+    const foreign = await nudge.api(`/users/pager/events?cursor=${Buffer.from(JSON.stringify([1, "x"])).toString("base64url")}`);
+    assert.equal(foreign.status, 400, "a cursor of another listing");
   });
 
   test('the limit is validated', async () => {
