@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { MemoryStore } from './backends/memory/memory-store.js';
 import { SqliteStore } from './backends/sqlite/sqlite-store.js';
+import { ThreadedSqliteStore } from './backends/sqlite/threaded-store.js';
 import type { Config } from './config/config.js';
 import { IngestPipeline } from './engine/ingest-pipeline.js';
 import { Metrics } from './http/metrics.js';
@@ -33,20 +34,17 @@ export interface Nudge {
   close(): Promise<void>;
 }
 
-export function openStore(config: Config, dataDir: string): Store {
+export async function openStore(config: Config, dataDir: string): Promise<Store> {
   if (config.storage.driver === 'memory') return new MemoryStore();
   mkdirSync(dataDir, { recursive: true });
-  return new SqliteStore({
-    path: path.resolve(dataDir, config.storage.file),
-    synchronous: config.storage.synchronous,
-    cacheMiB: config.storage.cacheMiB,
-  });
+  const options = { path: path.resolve(dataDir, config.storage.file), synchronous: config.storage.synchronous, cacheMiB: config.storage.cacheMiB };
+  return config.storage.writerThread ? ThreadedSqliteStore.open(options) : new SqliteStore(options);
 }
 
 export async function createNudge(options: NudgeOptions): Promise<Nudge> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
-  const store = openStore(config, options.dataDir);
+  const store = await openStore(config, options.dataDir);
   const metrics = new Metrics();
   const pipeline = new IngestPipeline(store, clock, {
     profile: config.profiles,

@@ -25,7 +25,7 @@ export interface Config {
   projectDir: string;
   workspaces: Workspace[];
   adminKeys: string[];
-  storage: { driver: 'sqlite' | 'memory'; file: string; synchronous: 'full' | 'normal'; cacheMiB: number };
+  storage: { driver: 'sqlite' | 'memory'; file: string; synchronous: 'full' | 'normal'; cacheMiB: number; writerThread: boolean };
   ingest: EventLimits & { maxBatchBytes: number; dedupWindowMs: number; dedupMaxEntries: number };
   profiles: ProfileOptions & { cacheMaxProfiles: number; checkpointIntervalMs: number };
 }
@@ -108,6 +108,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       file: c.storage?.file ?? 'nudge.db',
       synchronous: c.storage?.synchronous ?? 'full',
       cacheMiB: c.storage?.cacheMiB ?? 64,
+      writerThread: c.storage?.writerThread ?? false,
     },
     ingest: {
       maxEventBytes: c.ingest?.maxEventBytes ?? defaultEventLimits.maxEventBytes,

@@ -37,6 +37,7 @@ export const ConfigSchema = Type.Object(
             }),
           ),
           cacheMiB: Type.Optional(Type.Integer({ minimum: 2, description: 'SQLite page cache. Default 64.' })),
+          writerThread: Type.Optional(Type.Boolean({ description: 'Write SQLite on a thread of its own. Pays off with cores to spare beside the load; default false.' })),
         },
         { additionalProperties: false },
       ),

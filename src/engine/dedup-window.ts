@@ -19,6 +19,11 @@ export class DedupWindow {
     this.seen.set(keyOf(workspaceId, messageId), receivedAt);
   }
 
+  /** Forgets an id whose event was not stored after all. */
+  delete(workspaceId: string, messageId: string): void {
+    this.seen.delete(keyOf(workspaceId, messageId));
+  }
+
   /** Forgets what fell out of the window at `now` or over the size limit. */
   expire(now: number): void {
     const oldest = now - this.windowMs;

@@ -86,6 +86,8 @@ export class IngestPipeline {
   private closed = false;
   /** Set when an append failed: the cache must be rebuilt from the store before the next fold. */
   private stale = false;
+  /** The append in flight (or the last one): settles to whether it was stored; never rejects. */
+  private previousAppend: Promise<boolean> = Promise.resolve(true);
 
   constructor(
     private readonly store: Store,
@@ -205,7 +207,9 @@ export class IngestPipeline {
           await this.flush(group);
         } else {
           const task = this.tasks.shift()!;
-          await task.run().catch(task.reject);
+          await this.settle()
+            .then(() => task.run())
+            .catch(task.reject);
         }
       }
     } finally {
@@ -222,7 +226,7 @@ export class IngestPipeline {
 
   private async checkpointNow(): Promise<void> {
     this.lastCheckpointAt = this.clock.now();
-    if (this.stale) await this.rebuild();
+    await this.settle();
     if (this.cache.dirtyCount === 0 && this.position === this.checkpointed) return;
     await this.cache.checkpoint(this.position);
     this.checkpointed = this.position;
@@ -249,50 +253,89 @@ export class IngestPipeline {
     return changes;
   }
 
+  /**
+   * Folds a group and hands its events to the store without waiting for them to be written, so
+   * the next group is folded while this one is written. Appends stay in order: a group is sent
+   * only after the previous one was stored; if that failed, this group is folded again on state
+   * rebuilt from the log.
+   */
   private async flush(group: Submission[]): Promise<void> {
     const started = performance.now();
-    const results = group.map(() => ({ accepted: 0, duplicates: 0 }));
-    const fresh: NudgeEvent[] = [];
-    const seenNow = new Set<string>();
-    group.forEach((s, i) => {
-      for (const e of s.events) {
-        const key = `${s.workspaceId}\u0000${e.messageId}`;
-        if (seenNow.has(key) || this.dedup.has(s.workspaceId, e.messageId)) {
-          results[i]!.duplicates++;
-          continue;
-        }
-        seenNow.add(key);
-        fresh.push(e.workspaceId === s.workspaceId ? e : { ...e, workspaceId: s.workspaceId });
-        results[i]!.accepted++;
-      }
-    });
-
+    let admitted = this.admit(group);
     let changes: ChangeSet;
     try {
-      // Folding changes the cache before the append is known to succeed; on failure the cache is
-      // rebuilt from the store, which never saw these events.
-      if (this.stale) await this.rebuild();
-      changes = await this.fold(fresh);
-      if (changes.events.length > 0) {
-        this.position = (await this.store.commit({ events: changes.events, profiles: [], identities: [], merges: [] })).position;
+      if (this.stale) await this.settle();
+      changes = await this.fold(admitted.fresh);
+      if (!(await this.previousAppend)) {
+        this.forget(admitted.fresh);
+        await this.settle();
+        admitted = this.admit(group);
+        changes = await this.fold(admitted.fresh);
       }
     } catch (error) {
+      this.forget(admitted.fresh);
       this.stale = true;
       for (const s of group) s.reject(error);
       return;
     }
 
-    for (const e of changes.events) this.dedup.add(e.workspaceId, e.messageId, e.receivedAt);
-    this.dedup.expire(this.clock.now());
-    group.forEach((s, i) => s.resolve(results[i]!));
-    const stats = { events: changes.events.length, requests: group.length, durationMs: performance.now() - started };
-    for (const listener of this.listeners) {
-      try {
-        listener(changes, stats);
-      } catch (error) {
-        this.reportError(error);
+    const done = (): void => {
+      group.forEach((s, i) => s.resolve(admitted.results[i]!));
+      const stats = { events: changes.events.length, requests: group.length, durationMs: performance.now() - started };
+      for (const listener of this.listeners) {
+        try {
+          listener(changes, stats);
+        } catch (error) {
+          this.reportError(error);
+        }
       }
-    }
+    };
+    if (changes.events.length === 0) return done();
+    this.previousAppend = this.store.commit({ events: changes.events, profiles: [], identities: [], merges: [] }).then(
+      (receipt) => {
+        this.position = receipt.position;
+        done();
+        return true;
+      },
+      (error: unknown) => {
+        // The folded changes of this group are in the cache but not in the log: rebuild before use.
+        this.stale = true;
+        this.forget(admitted.fresh);
+        for (const s of group) s.reject(error);
+        return false;
+      },
+    );
+  }
+
+  /** Drops duplicates (of the window and within the group) and reserves the new ids in the window. */
+  private admit(group: readonly Submission[]): { fresh: NudgeEvent[]; results: IngestResult[] } {
+    const results = group.map(() => ({ accepted: 0, duplicates: 0 }));
+    const fresh: NudgeEvent[] = [];
+    group.forEach((s, i) => {
+      for (const e of s.events) {
+        if (this.dedup.has(s.workspaceId, e.messageId)) {
+          results[i]!.duplicates++;
+          continue;
+        }
+        this.dedup.add(s.workspaceId, e.messageId, e.receivedAt);
+        fresh.push(e.workspaceId === s.workspaceId ? e : { ...e, workspaceId: s.workspaceId });
+        results[i]!.accepted++;
+      }
+    });
+    this.dedup.expire(this.clock.now());
+    return { fresh, results };
+  }
+
+  /** Releases the ids of events that were not stored, so a retry is accepted. */
+  private forget(events: readonly NudgeEvent[]): void {
+    for (const e of events) this.dedup.delete(e.workspaceId, e.messageId);
+  }
+
+  /** Waits for the append in flight; rebuilds from the log if it (or an earlier one) failed. */
+  private async settle(): Promise<void> {
+    if (!(await this.previousAppend)) this.stale = true;
+    this.previousAppend = Promise.resolve(true);
+    if (this.stale) await this.rebuild();
   }
 
   /** After a failed append: drop the cache (dirty state included) and refold since the checkpoint. */

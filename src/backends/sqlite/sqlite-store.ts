@@ -23,6 +23,8 @@ export interface SqliteStoreOptions {
   synchronous?: 'full' | 'normal';
   /** Page cache in MiB. Default 64. */
   cacheMiB?: number;
+  /** Open for reading only, beside a writer in another thread or process (WAL lets both run). */
+  readonly?: boolean;
 }
 
 interface EventRow {
@@ -49,16 +51,14 @@ export class SqliteStore implements Store {
   readonly events: EventLog;
   readonly profiles: ProfileStore;
   private readonly db: Database.Database;
-  private readonly commitTx: (changes: Commit) => void;
+  private readonly commitTx: (changes: EncodedCommit) => void;
   private position: number;
-  /** Events up to this position are in `timeline`; later ones are found by scanning the tail. */
-  private indexed: number;
   private readonly stmt;
 
   constructor(options: SqliteStoreOptions) {
-    const db = new Database(options.path);
+    const db = new Database(options.path, { readonly: options.readonly ?? false });
     this.db = db;
-    db.pragma('journal_mode = WAL');
+    if (!options.readonly) db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.pragma(`cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
     db.pragma('temp_store = MEMORY');
@@ -66,7 +66,7 @@ export class SqliteStore implements Store {
     // Checkpoint the WAL every ~40 MB rather than every 4 MB: index pages dirtied by one
     // commit are often dirtied again by the next, and each checkpoint rewrites them.
     db.pragma('wal_autocheckpoint = 10000');
-    migrate(db);
+    if (!options.readonly) migrate(db);
 
     this.stmt = {
       insertEvent: db.prepare(
@@ -115,34 +115,20 @@ export class SqliteStore implements Store {
     };
 
     this.position = this.stmt.maxSeq.get() as number;
-    this.indexed = this.stmt.getIndexed.get() as number;
-    this.commitTx = db.transaction((changes: Commit) => {
+    this.commitTx = db.transaction((c: EncodedCommit) => {
       const s = this.stmt;
-      for (const m of changes.merges) {
-        s.moveEvents.run({ to: m.to, ws: m.workspaceId, from: m.from, indexed: this.indexed });
-        s.moveTimeline.run(m.to, m.workspaceId, m.from);
-        s.moveIdentities.run(m.to, m.workspaceId, m.from);
-        s.deleteProfile.run(m.workspaceId, m.from);
+      for (const [ws, from, to] of c.merges) {
+        s.moveEvents.run({ to, ws, from, indexed: this.indexed() });
+        s.moveTimeline.run(to, ws, from);
+        s.moveIdentities.run(to, ws, from);
+        s.deleteProfile.run(ws, from);
       }
-      for (const l of changes.identities) s.upsertIdentity.run(l.workspaceId, l.key, l.profileId);
-      for (const p of changes.profiles) {
-        s.upsertProfile.run(p.workspaceId, p.profileId, p.userId, searchableEmail(p), p.updatedAt, JSON.stringify(p));
-      }
-      for (const e of changes.events) {
-        const body: EventBody = {
-          userId: e.userId,
-          anonymousId: e.anonymousId,
-          previousId: e.previousId,
-          groupId: e.groupId,
-          properties: e.properties,
-          traits: e.traits,
-          context: e.context,
-        };
-        s.insertEvent.run(e.workspaceId, e.profileId, e.messageId, e.type, e.name, e.timestamp, e.receivedAt, JSON.stringify(body));
-      }
-      if (changes.checkpoint !== undefined) {
-        s.setCheckpoint.run(changes.checkpoint);
-        this.indexUpTo(Math.min(changes.checkpoint, this.stmt.maxSeq.get() as number));
+      for (const row of c.identities) s.upsertIdentity.run(row);
+      for (const row of c.profiles) s.upsertProfile.run(row);
+      for (const row of c.events) s.insertEvent.run(row);
+      if (c.checkpoint !== null) {
+        s.setCheckpoint.run(c.checkpoint);
+        this.indexUpTo(Math.min(c.checkpoint, this.stmt.maxSeq.get() as number));
       }
     });
 
@@ -177,26 +163,30 @@ export class SqliteStore implements Store {
   }
 
   async commit(changes: Commit): Promise<CommitReceipt> {
-    const indexedBefore = this.indexed;
-    try {
-      this.commitTx(changes);
-    } catch (error) {
-      this.indexed = indexedBefore;
-      throw error;
-    }
+    return this.commitEncoded(encodeCommit(changes));
+  }
+
+  /** Commits rows already encoded by `encodeCommit` (what the writer thread receives). */
+  commitEncoded(changes: EncodedCommit): CommitReceipt {
+    this.commitTx(changes);
     if (changes.events.length > 0) {
       this.position = this.stmt.maxSeq.get() as number;
       // Without checkpoints (a caller that never sends one) the tail must not grow without bound.
-      if (this.position - this.indexed > maxTail) this.db.transaction(() => this.indexUpTo(this.position))();
+      if (this.position - this.indexed() > maxTail) this.db.transaction(() => this.indexUpTo(this.position))();
     }
     return { position: this.position };
   }
 
+  /** Events up to this position are in `timeline`; later ones are found by scanning the tail. */
+  private indexed(): number {
+    return this.stmt.getIndexed.get() as number;
+  }
+
   private indexUpTo(position: number): void {
-    if (position <= this.indexed) return;
-    this.stmt.indexTimeline.run(this.indexed, position);
+    const indexed = this.indexed();
+    if (position <= indexed) return;
+    this.stmt.indexTimeline.run(indexed, position);
     this.stmt.setIndexed.run(position);
-    this.indexed = position;
   }
 
   async checkpoint(): Promise<number> {
@@ -215,7 +205,7 @@ export class SqliteStore implements Store {
 
   async eraseUser(ws: string, profileId: string): Promise<ErasureReport> {
     return this.db.transaction(() => {
-      const events = this.stmt.deleteEvents.run({ ws, profile: profileId, indexed: this.indexed }).changes;
+      const events = this.stmt.deleteEvents.run({ ws, profile: profileId, indexed: this.indexed() }).changes;
       this.stmt.deleteTimeline.run(ws, profileId);
       return {
         profiles: this.stmt.deleteProfile.run(ws, profileId).changes,
@@ -262,7 +252,7 @@ export class SqliteStore implements Store {
     const indexedParams: (string | number)[] = [ws, q.profileId!];
     this.filters(q, indexedWhere, indexedParams, 't');
     const tailWhere = ['e.seq > ?', 'e.workspace_id = ?', 'e.profile_id = ?'];
-    const tailParams: (string | number)[] = [this.indexed, ws, q.profileId!];
+    const tailParams: (string | number)[] = [this.indexed(), ws, q.profileId!];
     this.filters(q, tailWhere, tailParams);
     const columns = eventColumns.split(', ').map((c) => `e.${c}`).join(', ');
     return this.db
@@ -304,6 +294,38 @@ export class SqliteStore implements Store {
       nextCursor: rows.length > limit && last ? encodeCursor([last.updatedAt, last.profileId]) : null,
     };
   }
+}
+
+type Row = (string | number | null)[];
+
+/** A `Commit` as rows of SQL parameters: cheap to copy to another thread, and encoded once. */
+export interface EncodedCommit {
+  events: Row[];
+  profiles: Row[];
+  identities: Row[];
+  merges: [workspaceId: string, from: string, to: string][];
+  checkpoint: number | null;
+}
+
+export function encodeCommit(c: Commit): EncodedCommit {
+  return {
+    events: c.events.map((e) => {
+      const body: EventBody = {
+        userId: e.userId,
+        anonymousId: e.anonymousId,
+        previousId: e.previousId,
+        groupId: e.groupId,
+        properties: e.properties,
+        traits: e.traits,
+        context: e.context,
+      };
+      return [e.workspaceId, e.profileId, e.messageId, e.type, e.name, e.timestamp, e.receivedAt, JSON.stringify(body)];
+    }),
+    profiles: c.profiles.map((p) => [p.workspaceId, p.profileId, p.userId, searchableEmail(p), p.updatedAt, JSON.stringify(p)]),
+    identities: c.identities.map((l) => [l.workspaceId, l.key, l.profileId]),
+    merges: c.merges.map((m) => [m.workspaceId, m.from, m.to]),
+    checkpoint: c.checkpoint ?? null,
+  };
 }
 
 function migrate(db: Database.Database): void {
