@@ -49,7 +49,10 @@ export interface IngestResult {
 export interface CommitStats {
   events: number;
   requests: number;
+  /** From taking the group to its events being stored. */
   durationMs: number;
+  /** The store's append alone. */
+  storeMs: number;
 }
 
 export type CommitListener = (changes: ChangeSet, stats: CommitStats) => void;
@@ -279,9 +282,11 @@ export class IngestPipeline {
       return;
     }
 
+    let appending = performance.now();
     const done = (): void => {
       group.forEach((s, i) => s.resolve(admitted.results[i]!));
-      const stats = { events: changes.events.length, requests: group.length, durationMs: performance.now() - started };
+      const now = performance.now();
+      const stats = { events: changes.events.length, requests: group.length, durationMs: now - started, storeMs: now - appending };
       for (const listener of this.listeners) {
         try {
           listener(changes, stats);
@@ -291,6 +296,7 @@ export class IngestPipeline {
       }
     };
     if (changes.events.length === 0) return done();
+    appending = performance.now();
     this.previousAppend = this.store.commit({ events: changes.events, profiles: [], identities: [], merges: [] }).then(
       (receipt) => {
         this.position = receipt.position;

@@ -1,7 +1,8 @@
 /**
  * PostHog capture: `/batch/`, `/capture/`, `/e/` (and `/i/v0/e/`), as sent by posthog-node and
  * posthog-js. Bodies are `{api_key, batch: [...], sent_at}`, a single `{api_key, event, ...}`, or
- * an array of events. `distinct_id` is the user id unless `$is_identified` is false;
+ * an array of events. `distinct_id` is the user id unless the event says it has no person yet
+ * (`$is_identified: false` from posthog-js, `$process_person_profile: false` from every SDK);
  * `$identify`, `$create_alias`, `$pageview`, `$screen`, `$groupidentify` and `$set` map to the
  * matching Segment calls.
  */
@@ -69,7 +70,7 @@ function translateOne(
     issues.push({ path: `${at}timestamp`, message: 'not a valid ISO-8601 date' });
     return null;
   }
-  const anonymous = properties['$is_identified'] === false;
+  const anonymous = properties['$is_identified'] === false || properties['$process_person_profile'] === false;
   const context: JsonObject = {};
   if (typeof properties['$timezone'] === 'string') context['timezone'] = properties['$timezone'];
   if (typeof properties['$locale'] === 'string') context['locale'] = properties['$locale'];
