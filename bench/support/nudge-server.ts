@@ -25,7 +25,7 @@ export interface NudgeLaunch {
   nodeArgs?: string[];
 }
 
-/** Writes nudge.yaml (SQLite, synchronous: full, one workspace) and starts the server on a free port. */
+/** Writes nudge.yaml (SQLite, synchronous: full, one workspace; BENCH_WRITER_THREAD=1 for the writer thread) and starts the server on a free port. */
 export async function startNudge(launch: NudgeLaunch): Promise<NudgeProcess> {
   const configFile = path.join(launch.workDir, 'nudge.yaml');
   const dataDir = path.join(launch.workDir, 'data');
@@ -41,6 +41,7 @@ storage:
   driver: sqlite
   file: nudge.db
   synchronous: full
+  writerThread: ${process.env['BENCH_WRITER_THREAD'] === '1'}
 `,
   );
   const from = chooseBuild();
