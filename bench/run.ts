@@ -10,8 +10,9 @@
 import { cpus } from 'node:os';
 import { formatTable, type Benchmark, type SummaryRow } from './support/benchmark.js';
 import { ingestBenchmark } from './ingest.js';
+import { conditionsBenchmark } from './conditions.js';
 
-const benchmarks: Benchmark[] = [ingestBenchmark];
+const benchmarks: Benchmark[] = [ingestBenchmark, conditionsBenchmark];
 
 const selected = process.argv.slice(2);
 const unknown = selected.filter((name) => !benchmarks.some((b) => b.name === name));
