@@ -45,18 +45,20 @@ export function bodyBytesOf(request: FastifyRequest): number {
 
 export function parseBody(body: Buffer, contentType: string): unknown {
   if (body.length === 0) throw new HttpError(400, 'invalid_json', 'body: empty; expected JSON');
-  const first = firstNonSpace(body);
-  if (first === 0x7b /* { */ || first === 0x5b /* [ */) return parseJson(body.toString('utf8'));
+  // A byte-order mark is allowed before JSON (RFC 8259 §8.1 lets parsers ignore it); JSON.parse is not.
+  const text = body.toString('utf8').replace(/^\uFEFF/, '');
+  const first = text.trimStart()[0];
+  if (first === '{' || first === '[') return parseJson(text);
   if (contentType.includes('application/x-www-form-urlencoded')) {
-    const form = new URLSearchParams(body.toString('utf8'));
+    const form = new URLSearchParams(text);
     const data = form.get('data');
     if (data !== null) {
-      const text = data.trimStart().startsWith('{') || data.trimStart().startsWith('[') ? data : Buffer.from(data, 'base64').toString('utf8');
-      return parseJson(text, 'data');
+      const json = data.trimStart().startsWith('{') || data.trimStart().startsWith('[') ? data : Buffer.from(data, 'base64').toString('utf8');
+      return parseJson(json, 'data');
     }
     return Object.fromEntries(form);
   }
-  return parseJson(body.toString('utf8'));
+  return parseJson(text);
 }
 
 function parseJson(text: string, field = 'body'): unknown {
@@ -65,12 +67,4 @@ function parseJson(text: string, field = 'body'): unknown {
   } catch (error) {
     throw new HttpError(400, 'invalid_json', `${field}: not valid JSON (${(error as Error).message})`);
   }
-}
-
-function firstNonSpace(buf: Buffer): number {
-  for (let i = 0; i < buf.length; i++) {
-    const c = buf[i]!;
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09 && c !== 0xef && c !== 0xbb && c !== 0xbf) return c;
-  }
-  return -1;
 }

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
-import { formatIssues } from '../core/errors.js';
+import { formatIssues, type Issue } from '../core/errors.js';
 import type { IngestPipeline } from '../engine/ingest-pipeline.js';
 import { basicAuthUser, type KeyRing } from './auth.js';
 import { bodyBytesOf, installIngestBodyParsing } from './body.js';
@@ -28,6 +28,18 @@ export interface IngestDeps {
 type Protocol = 'segment' | 'posthog';
 type Translate = (body: unknown, ctx: TranslateContext) => Translation;
 
+/**
+ * Most problems listed in one answer: enough to find the mistake, and bounded, so that a body
+ * of many tiny bad events cannot be answered with a response many times its size.
+ */
+export const maxIssuesReported = 100;
+
+function reported(issues: readonly Issue[]): { message: string; issues: readonly Issue[] } {
+  const shown = issues.slice(0, maxIssuesReported);
+  const more = issues.length - shown.length;
+  return { message: formatIssues(shown) + (more > 0 ? `; and ${more} more` : ''), issues: shown };
+}
+
 export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps): Promise<void> {
   installCors(app);
   installIngestBodyParsing(app);
@@ -37,7 +49,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps): Prom
     const started = performance.now();
     const receivedAt = deps.now();
     const basicKey = basicAuthUser(request);
-    // Find the workspace first when the key is in a header, so a bad key fails before any parsing work.
+    // Find the workspace first when the key is in a header, so a bad key fails before translation.
     let workspace = basicKey ? deps.keys.workspaceOfWriteKey(basicKey) : null;
     const ctx: TranslateContext = {
       workspaceId: workspace?.id ?? '',
@@ -52,20 +64,22 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps): Prom
       workspace = deps.keys.workspaceOfWriteKey(result.writeKey);
       for (const e of result.events) e.workspaceId = workspace.id;
     }
-    deps.metrics.eventsRefused.inc({ protocol }, result.issues.length);
+    deps.metrics.eventsRefused.inc({ protocol }, result.refused);
     if (result.fatal || (result.events.length === 0 && result.issues.length > 0)) {
-      throw new HttpError(result.fatal ? 400 : 422, 'invalid_events', formatIssues(result.issues), result.issues);
+      const refused = reported(result.issues);
+      throw new HttpError(result.fatal ? 400 : 422, 'invalid_events', refused.message, refused.issues);
     }
     const outcome = await deps.pipeline.submit(workspace.id, result.events);
     deps.metrics.eventsAccepted.inc({ protocol }, outcome.accepted);
     deps.metrics.eventsDuplicate.inc({ protocol }, outcome.duplicates);
     deps.metrics.requestSeconds.observe({ protocol }, (performance.now() - started) / 1000);
     if (result.issues.length > 0) {
+      const refused = reported(result.issues);
       return reply.status(422).send({
         success: false,
         error: 'invalid_events',
-        message: `${result.issues.length} event(s) refused, ${outcome.accepted} stored: ${formatIssues(result.issues)}`,
-        issues: result.issues,
+        message: `${result.refused} event(s) refused, ${outcome.accepted} stored: ${refused.message}`,
+        issues: refused.issues,
         ...outcome,
       });
     }

@@ -8,7 +8,7 @@
  */
 import type { Issue } from '../../core/errors.js';
 import { checkEvent, correctedTimestamp, parseTime, type EventType, type JsonObject, type NudgeEvent } from '../../core/event.js';
-import { eventBytes, fatal, idOf, isObject, type Translation, type TranslateContext } from './common.js';
+import { eventBytes, fatal, idOf, isObject, maxNestingDepth, timeIssues, tooDeepField, type Translation, type TranslateContext } from './common.js';
 
 export function translatePosthog(body: unknown, ctx: TranslateContext): Translation {
   let items: unknown[];
@@ -21,7 +21,7 @@ export function translatePosthog(body: unknown, ctx: TranslateContext): Translat
   } else if (isObject(body)) {
     writeKey = stringOf(body['api_key']) ?? stringOf(body['token']);
     sentAt = parseTime(body['sent_at']);
-    if (Number.isNaN(sentAt)) return fatal('sent_at', 'not a valid ISO-8601 date');
+    if (Number.isNaN(sentAt)) return fatal('sent_at', 'not a valid ISO-8601 date', writeKey);
     if (Array.isArray(body['batch'])) items = body['batch'];
     else {
       items = [body];
@@ -33,18 +33,21 @@ export function translatePosthog(body: unknown, ctx: TranslateContext): Translat
 
   const issues: Issue[] = [];
   const events: NudgeEvent[] = [];
+  let refused = 0;
   items.forEach((item, i) => {
     const at = prefix === '' && items.length === 1 && !Array.isArray(body) ? '' : `${prefix}[${i}].`;
     if (!isObject(item)) {
       issues.push({ path: at.replace(/\.$/, '') || 'body', message: 'expected an event object' });
+      refused++;
       return;
     }
     const properties = isObject(item['properties']) ? item['properties'] : {};
     writeKey ??= stringOf(item['api_key']) ?? stringOf(properties['token']);
     const event = translateOne(item, properties, at, sentAt, ctx, issues);
     if (event) events.push(event);
+    else refused++;
   });
-  return { writeKey, events, issues, fatal: events.length === 0 && issues.length > 0 && items.length <= 1 };
+  return { writeKey, events, issues, refused, fatal: false };
 }
 
 function translateOne(
@@ -55,6 +58,11 @@ function translateOne(
   ctx: TranslateContext,
   issues: Issue[],
 ): NudgeEvent | null {
+  const deep = tooDeepField(item);
+  if (deep !== null) {
+    issues.push({ path: `${at}${deep}`, message: `nested deeper than ${maxNestingDepth} levels` });
+    return null;
+  }
   const name = item['event'];
   if (typeof name !== 'string' || name === '') {
     issues.push({ path: `${at}event`, message: 'expected the event name as a string' });
@@ -135,7 +143,7 @@ function translateOne(
     timestamp: happened === null ? ctx.receivedAt : correctedTimestamp(happened, sentAt, ctx.receivedAt),
     receivedAt: ctx.receivedAt,
   };
-  const problems = checkEvent(event, ctx, at, eventBytes(item, ctx));
+  const problems = [...checkEvent(event, ctx, at, eventBytes(item, ctx)), ...timeIssues(event, at)];
   if (problems.length > 0) {
     issues.push(...problems.map((p) => (p.path.endsWith('previousId') ? { ...p, path: `${at}properties.alias` } : p)));
     return null;

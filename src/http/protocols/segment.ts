@@ -7,7 +7,7 @@ import { Ajv } from 'ajv';
 import { Type } from '@sinclair/typebox';
 import type { Issue } from '../../core/errors.js';
 import { checkEvent, correctedTimestamp, EventType, parseTime, type JsonObject, type NudgeEvent } from '../../core/event.js';
-import { eventBytes, fatal, idOf, isObject, type Translation, type TranslateContext } from './common.js';
+import { eventBytes, fatal, idOf, isObject, maxNestingDepth, timeIssues, tooDeepField, type Translation, type TranslateContext } from './common.js';
 
 const Id = Type.Union([Type.String(), Type.Number()]);
 const Time = Type.Union([Type.String(), Type.Number()]);
@@ -55,40 +55,47 @@ export const segmentTypeOfPath: Record<string, EventType> = {
   a: 'alias',
 };
 
-/** A single call: the body is the event, `type` comes from the path. */
+/**
+ * A single call: the body is the event, `type` comes from the path. A body that is no object is
+ * unreadable (fatal); an event that breaks a rule is refused like one in a batch.
+ */
 export function translateSegmentCall(body: unknown, type: EventType, ctx: TranslateContext): Translation {
   if (!isObject(body)) return fatal('body', 'expected a JSON object');
   const issues: Issue[] = [];
   const event = translateOne(body, type, '', parseTime(body['sentAt']), ctx, issues);
-  return { writeKey: writeKeyOf(body), events: event ? [event] : [], issues, fatal: event === null };
+  return { writeKey: writeKeyOf(body), events: event ? [event] : [], issues, refused: event ? 0 : 1, fatal: false };
 }
 
 /** `/v1/batch`: `{batch: [...], sentAt?, context?}`; every item names its own `type`. */
 export function translateSegmentBatch(body: unknown, ctx: TranslateContext): Translation {
   if (!isObject(body)) return fatal('body', 'expected a JSON object with a "batch" array');
   const batch = body['batch'];
-  if (!Array.isArray(batch)) return fatal('batch', 'expected an array of events');
+  if (!Array.isArray(batch)) return fatal('batch', 'expected an array of events', writeKeyOf(body));
   const sentAt = parseTime(body['sentAt']);
   const shared = isObject(body['context']) ? body['context'] : null;
   const issues: Issue[] = [];
   const events: NudgeEvent[] = [];
+  let refused = 0;
   for (let i = 0; i < batch.length; i++) {
     const item: unknown = batch[i];
     const prefix = `batch[${i}].`;
     if (!isObject(item)) {
       issues.push({ path: `batch[${i}]`, message: 'expected an event object' });
+      refused++;
       continue;
     }
     const type = item['type'];
     if (typeof type !== 'string' || !(type in EventType)) {
       issues.push({ path: `${prefix}type`, message: `expected one of ${Object.values(EventType).join(', ')}` });
+      refused++;
       continue;
     }
     const withContext = shared && !isObject(item['context']) ? { ...item, context: shared } : item;
     const event = translateOne(withContext, type as EventType, prefix, sentAt, ctx, issues);
     if (event) events.push(event);
+    else refused++;
   }
-  return { writeKey: writeKeyOf(body), events, issues, fatal: false };
+  return { writeKey: writeKeyOf(body), events, issues, refused, fatal: false };
 }
 
 function translateOne(
@@ -99,6 +106,11 @@ function translateOne(
   ctx: TranslateContext,
   issues: Issue[],
 ): NudgeEvent | null {
+  const deep = tooDeepField(raw);
+  if (deep !== null) {
+    issues.push({ path: `${prefix}${deep}`, message: `nested deeper than ${maxNestingDepth} levels` });
+    return null;
+  }
   if (!validateEvent(raw)) {
     const e = validateEvent.errors![0]!;
     const field = e.instancePath.split('/').slice(1).join('.');
@@ -130,7 +142,7 @@ function translateOne(
     timestamp,
     receivedAt: ctx.receivedAt,
   };
-  const problems = checkEvent(event, ctx, prefix, eventBytes(raw, ctx));
+  const problems = [...checkEvent(event, ctx, prefix, eventBytes(raw, ctx)), ...timeIssues(event, prefix)];
   if (problems.length > 0) {
     issues.push(...problems);
     return null;
