@@ -82,8 +82,18 @@ export function parseTime(value: unknown): number | null {
   return Number.NaN;
 }
 
-/** Checks what every protocol requires of a normalised event. Paths are relative to `prefix`. */
-export function checkEvent(event: NudgeEvent, limits: EventLimits, prefix: string, serialisedBytes: number): Issue[] {
+/**
+ * The earliest time with a four-digit year (0000-01-01T00:00:00Z), the form the API writes dates
+ * in: an earlier event could be stored but never shown again. Times after year 9999 are refused
+ * as lying in the future.
+ */
+export const earliestTimeMs = -62_167_219_200_000;
+
+/**
+ * Checks what every protocol requires of a normalised event. Paths are relative to `prefix`
+ * ('' for a single event, whose size is reported as `body`); `size` is its JSON size.
+ */
+export function checkEvent(event: NudgeEvent, limits: EventLimits, prefix: string, size: number): Issue[] {
   const issues: Issue[] = [];
   if (!event.userId && !event.anonymousId) {
     issues.push({ path: `${prefix}userId`, message: 'either userId or anonymousId is required' });
@@ -99,14 +109,16 @@ export function checkEvent(event: NudgeEvent, limits: EventLimits, prefix: strin
   }
   if (!Number.isFinite(event.timestamp)) {
     issues.push({ path: `${prefix}timestamp`, message: 'not a valid ISO-8601 date' });
+  } else if (event.timestamp < earliestTimeMs) {
+    issues.push({ path: `${prefix}timestamp`, message: 'lies before the year 0000' });
   } else if (event.timestamp > event.receivedAt + limits.maxFutureMs) {
     issues.push({
       path: `${prefix}timestamp`,
       message: `lies ${Math.round((event.timestamp - event.receivedAt) / 1000)} s in the future (at most ${limits.maxFutureMs / 1000} s allowed)`,
     });
   }
-  if (serialisedBytes > limits.maxEventBytes) {
-    issues.push({ path: prefix.replace(/\.$/, '') || 'event', message: `is ${serialisedBytes} bytes, over the ${limits.maxEventBytes}-byte limit` });
+  if (size > limits.maxEventBytes) {
+    issues.push({ path: prefix.replace(/\.$/, '') || 'body', message: `is ${size} bytes, over the ${limits.maxEventBytes}-byte limit` });
   }
   return issues;
 }

@@ -6,7 +6,7 @@
  */
 import { createGunzip, createInflate } from 'node:zlib';
 import type { Readable, Transform } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { HttpError } from './errors.js';
 
 export function installIngestBodyParsing(app: FastifyInstance): void {
@@ -28,19 +28,11 @@ export function installIngestBodyParsing(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      bodySizes.set(request, (body as Buffer).length);
       done(null, parseBody(body as Buffer, request.headers['content-type'] ?? ''));
     } catch (error) {
       done(error as Error, undefined);
     }
   });
-}
-
-const bodySizes = new WeakMap<FastifyRequest, number>();
-
-/** Size of the request body after decompression. */
-export function bodyBytesOf(request: FastifyRequest): number {
-  return bodySizes.get(request) ?? Number.POSITIVE_INFINITY;
 }
 
 export function parseBody(body: Buffer, contentType: string): unknown {

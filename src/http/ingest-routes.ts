@@ -9,7 +9,7 @@ import type { Config } from '../config/config.js';
 import { formatIssues, type Issue } from '../core/errors.js';
 import type { IngestPipeline } from '../engine/ingest-pipeline.js';
 import { basicAuthUser, type KeyRing } from './auth.js';
-import { bodyBytesOf, installIngestBodyParsing } from './body.js';
+import { installIngestBodyParsing } from './body.js';
 import { installCors } from './cors.js';
 import { HttpError } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -57,7 +57,6 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps): Prom
       newId: randomUUID,
       maxEventBytes: deps.config.ingest.maxEventBytes,
       maxFutureMs: deps.config.ingest.maxFutureMs,
-      bodyBytes: bodyBytesOf(request),
     };
     const result = translate(request.body, ctx);
     if (!workspace) {

@@ -21,8 +21,6 @@ export interface TranslateContext {
   newId: () => string;
   maxEventBytes: number;
   maxFutureMs: number;
-  /** Size of the whole (decompressed) body: events smaller than it need no measuring. */
-  bodyBytes: number;
 }
 
 export const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -32,23 +30,6 @@ export function idOf(v: unknown): string | null {
   if (typeof v === 'string') return v === '' ? null : v;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   return null;
-}
-
-/** Serialised size of one event, computed only when the body is large enough to matter. */
-export function eventBytes(raw: unknown, ctx: TranslateContext): number {
-  return ctx.bodyBytes <= ctx.maxEventBytes ? 0 : Buffer.byteLength(JSON.stringify(raw));
-}
-
-/** The earliest time with a four-digit year, the form the management API writes dates in. */
-export const earliestTimeMs = Date.parse('0000-01-01T00:00:00.000Z');
-
-/**
- * An event whose timestamp (after correcting the sender's clock with `sentAt`) lies before year 0
- * has no RFC 3339 form, so it could be stored but never shown again. Times after year 9999 are
- * refused as lying in the future.
- */
-export function timeIssues(event: NudgeEvent, prefix: string): Issue[] {
-  return event.timestamp < earliestTimeMs ? [{ path: `${prefix}timestamp`, message: 'lies before the year 0000' }] : [];
 }
 
 /** The whole payload refused; the write key it carries, if any, still decides who is answered. */
@@ -63,20 +44,50 @@ export function fatal(path: string, message: string, writeKey: string | null = n
  */
 export const maxNestingDepth = 64;
 
-/** The field of `raw` (an event object) that nests deeper than `maxNestingDepth`, or null. */
-export function tooDeepField(raw: JsonObject): string | null {
-  for (const key of Object.keys(raw)) if (deeperThan(raw[key], maxNestingDepth)) return key;
-  return null;
+/**
+ * One walk over a received event: its size as JSON text (in characters: exact for ASCII, which
+ * is what events are made of almost always) and the first field nesting deeper than
+ * `maxNestingDepth`. Cheaper than serialising every event again to measure it.
+ */
+export function measureEvent(raw: JsonObject): { size: number; tooDeep: string | null } {
+  let size = 2;
+  for (const key in raw) {
+    const n = jsonSize(raw[key], maxNestingDepth);
+    if (n < 0) return { size, tooDeep: key };
+    size += key.length + 4 + n;
+  }
+  return { size, tooDeep: null };
 }
 
-/** Whether `value` holds objects or arrays more than `levels` deep. Recursion is bounded by `levels`. */
-function deeperThan(value: unknown, levels: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (levels === 0) return true;
-  if (Array.isArray(value)) {
-    for (const item of value) if (deeperThan(item, levels - 1)) return true;
-    return false;
+/** Characters of `value` as JSON, or -1 if it nests more than `levels` deep. */
+function jsonSize(value: unknown, levels: number): number {
+  switch (typeof value) {
+    case 'string':
+      return value.length + 2;
+    case 'number':
+      return String(value).length;
+    case 'boolean':
+      return 5;
+    case 'object': {
+      if (value === null) return 4;
+      if (levels === 0) return -1;
+      let size = 2;
+      if (Array.isArray(value)) {
+        for (const item of value) {
+          const n = jsonSize(item, levels - 1);
+          if (n < 0) return -1;
+          size += n + 1;
+        }
+        return size;
+      }
+      for (const key in value) {
+        const n = jsonSize((value as JsonObject)[key], levels - 1);
+        if (n < 0) return -1;
+        size += key.length + 4 + n;
+      }
+      return size;
+    }
+    default:
+      return 0;
   }
-  for (const key in value) if (deeperThan((value as JsonObject)[key], levels - 1)) return true;
-  return false;
 }

@@ -8,7 +8,7 @@
  */
 import type { Issue } from '../../core/errors.js';
 import { checkEvent, correctedTimestamp, parseTime, type EventType, type JsonObject, type NudgeEvent } from '../../core/event.js';
-import { eventBytes, fatal, idOf, isObject, maxNestingDepth, timeIssues, tooDeepField, type Translation, type TranslateContext } from './common.js';
+import { fatal, idOf, isObject, maxNestingDepth, measureEvent, type Translation, type TranslateContext } from './common.js';
 
 export function translatePosthog(body: unknown, ctx: TranslateContext): Translation {
   let items: unknown[];
@@ -58,9 +58,9 @@ function translateOne(
   ctx: TranslateContext,
   issues: Issue[],
 ): NudgeEvent | null {
-  const deep = tooDeepField(item);
-  if (deep !== null) {
-    issues.push({ path: `${at}${deep}`, message: `nested deeper than ${maxNestingDepth} levels` });
+  const shape = measureEvent(item);
+  if (shape.tooDeep !== null) {
+    issues.push({ path: `${at}${shape.tooDeep}`, message: `nested deeper than ${maxNestingDepth} levels` });
     return null;
   }
   const name = item['event'];
@@ -143,7 +143,7 @@ function translateOne(
     timestamp: happened === null ? ctx.receivedAt : correctedTimestamp(happened, sentAt, ctx.receivedAt),
     receivedAt: ctx.receivedAt,
   };
-  const problems = [...checkEvent(event, ctx, at, eventBytes(item, ctx)), ...timeIssues(event, at)];
+  const problems = checkEvent(event, ctx, at, shape.size);
   if (problems.length > 0) {
     issues.push(...problems.map((p) => (p.path.endsWith('previousId') ? { ...p, path: `${at}properties.alias` } : p)));
     return null;

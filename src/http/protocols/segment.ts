@@ -7,7 +7,7 @@ import { Ajv } from 'ajv';
 import { Type } from '@sinclair/typebox';
 import type { Issue } from '../../core/errors.js';
 import { checkEvent, correctedTimestamp, EventType, parseTime, type JsonObject, type NudgeEvent } from '../../core/event.js';
-import { eventBytes, fatal, idOf, isObject, maxNestingDepth, timeIssues, tooDeepField, type Translation, type TranslateContext } from './common.js';
+import { fatal, idOf, isObject, maxNestingDepth, measureEvent, type Translation, type TranslateContext } from './common.js';
 
 const Id = Type.Union([Type.String(), Type.Number()]);
 const Time = Type.Union([Type.String(), Type.Number()]);
@@ -106,9 +106,9 @@ function translateOne(
   ctx: TranslateContext,
   issues: Issue[],
 ): NudgeEvent | null {
-  const deep = tooDeepField(raw);
-  if (deep !== null) {
-    issues.push({ path: `${prefix}${deep}`, message: `nested deeper than ${maxNestingDepth} levels` });
+  const shape = measureEvent(raw);
+  if (shape.tooDeep !== null) {
+    issues.push({ path: `${prefix}${shape.tooDeep}`, message: `nested deeper than ${maxNestingDepth} levels` });
     return null;
   }
   if (!validateEvent(raw)) {
@@ -142,7 +142,7 @@ function translateOne(
     timestamp,
     receivedAt: ctx.receivedAt,
   };
-  const problems = [...checkEvent(event, ctx, prefix, eventBytes(raw, ctx)), ...timeIssues(event, prefix)];
+  const problems = checkEvent(event, ctx, prefix, shape.size);
   if (problems.length > 0) {
     issues.push(...problems);
     return null;
