@@ -8,12 +8,11 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { maxIssuesReported } from '../../src/http/ingest-routes.js';
 import { maxNestingDepth } from '../../src/http/protocols/common.js';
-import { startNudge, writeKey, type RunningNudge } from '../support/nudge.js';
+import { send, startNudge, writeKey, type RunningNudge, type SendOptions } from '../support/nudge.js';
 import { calls, timelineOf } from '../support/timeline.js';
 
 let nudge: RunningNudge;
 
-const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 
 interface Answer {
   status: number;
@@ -22,19 +21,8 @@ interface Answer {
 }
 
 /** POSTs a body as given (objects as JSON); `key: null` sends no Authorization header. */
-async function post(pathname: string, body: unknown, options: { key?: string | null; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const key = options.key === undefined ? writeKey : options.key;
-  const res = await fetch(`${nudge.url}${pathname}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key === null ? {} : { authorization: basic(key) }), ...options.headers },
-    body: typeof body === 'string' || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, body: parsed, bytes: Buffer.byteLength(text) };
+function post(pathname: string, body: unknown, options: SendOptions = {}): Promise<Answer> {
+  return send(nudge.url, pathname, body, options);
 }
 
 /** Asserts a refusal: its status, the one error shape, and that the message names `names`. */

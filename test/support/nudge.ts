@@ -59,11 +59,22 @@ export async function startNudge(options: { config?: Config; clock?: Clock; data
   };
 }
 
-/** POSTs JSON to an ingestion path with the write key as Basic auth. */
-export async function send(url: string, pathname: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+export interface SendOptions {
+  /** Write key sent as the Basic auth user; null sends no Authorization header. Default: the test key. */
+  key?: string | null;
+  headers?: Record<string, string>;
+}
+
+/** POSTs a body (objects as JSON, strings and bytes as given) to an ingestion path. */
+export async function send(url: string, pathname: string, body: unknown, options: SendOptions = {}): Promise<{ status: number; body: any; bytes: number }> {
+  const key = options.key === undefined ? writeKey : options.key;
   const res = await fetch(`${url}${pathname}`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`, 'content-type': 'application/json', ...headers },
+    headers: {
+      'content-type': 'application/json',
+      ...(key === null ? {} : { authorization: `Basic ${Buffer.from(`${key}:`).toString('base64')}` }),
+      ...options.headers,
+    },
     body: typeof body === 'string' || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body),
   });
   const text = await res.text();
@@ -71,5 +82,5 @@ export async function send(url: string, pathname: string, body: unknown, headers
   try {
     parsed = JSON.parse(text);
   } catch {}
-  return { status: res.status, body: parsed };
+  return { status: res.status, body: parsed, bytes: Buffer.byteLength(text) };
 }
