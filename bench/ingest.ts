@@ -168,23 +168,13 @@ async function measureNudge(settings: Settings, workDir: string): Promise<NudgeM
       profileReport = file ? formatProfileSummary(summariseCpuProfile(path.join(profileDir, file), repoRoot)) : 'no CPU profile was written';
     }
 
-    // Older servers observe the whole group as nudge_store_commit_duration_seconds; newer ones
-    // observe the group as nudge_ingest_group_duration_seconds and only the append as the former.
-    const groupMetric = metrics('nudge_ingest_group_duration_seconds_count') > 0 ? 'nudge_ingest_group_duration_seconds' : 'nudge_store_commit_duration_seconds';
+    const groupMetric = 'nudge_ingest_group_duration_seconds';
     const commits = delta(`${groupMetric}_count`);
-    const appendCount = groupMetric === 'nudge_store_commit_duration_seconds' ? 0 : delta('nudge_store_commit_duration_seconds_count');
+    const appendCount = delta('nudge_store_commit_duration_seconds_count');
     const handled = delta('nudge_ingest_request_duration_seconds_count');
     return {
       from: server.from,
-      load: measured,
-      eventsPerSecond: (measured.status2xx * settings.eventsPerBatch) / measured.durationS,
-      warmUpEventsPerSecond: (warm.status2xx * settings.eventsPerBatch) / warm.durationS,
-      serverEvents: after.events - before.events,
-      serverCores: serverCpuMs / (measured.durationS * 1000),
-      otherCores: Math.max(0, machineMs - serverCpuMs - measured.loadCpuMs) / (measured.durationS * 1000),
-      rssBytes: memory.rssBytes,
-      peakRssBytes: memory.peakRssBytes,
-      failures,
+      ...figures(settings, { measured, warm, serverEvents: after.events - before.events, serverCpuMs, machineMs, memory, failures }),
       totalEvents: after.events,
       profiles: after.profiles,
       duplicates,
@@ -204,6 +194,32 @@ async function measureNudge(settings: Settings, workDir: string): Promise<NudgeM
     await load?.close();
     if (server) await stopChild(server.child);
   }
+}
+
+interface Observed {
+  measured: PhaseResult;
+  warm: PhaseResult;
+  serverEvents: number;
+  serverCpuMs: number;
+  machineMs: number;
+  memory: { rssBytes: number; peakRssBytes: number };
+  failures: string[];
+}
+
+/** The figures every measured server reports, from what was observed around its run. */
+function figures(settings: Settings, o: Observed): Measured {
+  const seconds = o.measured.durationS;
+  return {
+    load: o.measured,
+    eventsPerSecond: (o.measured.status2xx * settings.eventsPerBatch) / seconds,
+    warmUpEventsPerSecond: (o.warm.status2xx * settings.eventsPerBatch) / o.warm.durationS,
+    serverEvents: o.serverEvents,
+    serverCores: o.serverCpuMs / (seconds * 1000),
+    otherCores: Math.max(0, o.machineMs - o.serverCpuMs - o.measured.loadCpuMs) / (seconds * 1000),
+    rssBytes: o.memory.rssBytes,
+    peakRssBytes: o.memory.peakRssBytes,
+    failures: o.failures,
+  };
 }
 
 async function measureFloor(settings: Settings, workDir: string): Promise<Measured> {
@@ -227,17 +243,7 @@ async function measureFloor(settings: Settings, workDir: string): Promise<Measur
     const after = await stats(server.url);
     const memory = memoryOf(server.pid);
     const failures = [...checkLoad('floor', settings, measured, after.events - before.events), ...checkLoad('floor warm-up', settings, warm, null)];
-    return {
-      load: measured,
-      eventsPerSecond: (measured.status2xx * settings.eventsPerBatch) / measured.durationS,
-      warmUpEventsPerSecond: (warm.status2xx * settings.eventsPerBatch) / warm.durationS,
-      serverEvents: after.events - before.events,
-      serverCores: serverCpuMs / (measured.durationS * 1000),
-      otherCores: Math.max(0, machineMs - serverCpuMs - measured.loadCpuMs) / (measured.durationS * 1000),
-      rssBytes: memory.rssBytes,
-      peakRssBytes: memory.peakRssBytes,
-      failures,
-    };
+    return figures(settings, { measured, warm, serverEvents: after.events - before.events, serverCpuMs, machineMs, memory, failures });
   } finally {
     await load?.close();
     if (server) await stopChild(server.child);
