@@ -11,8 +11,9 @@ import { cpus } from 'node:os';
 import { formatTable, type Benchmark, type SummaryRow } from './support/benchmark.js';
 import { ingestBenchmark } from './ingest.js';
 import { conditionsBenchmark } from './conditions.js';
+import { timersBenchmark } from './timers.js';
 
-const benchmarks: Benchmark[] = [ingestBenchmark, conditionsBenchmark];
+const benchmarks: Benchmark[] = [ingestBenchmark, conditionsBenchmark, timersBenchmark];
 
 const selected = process.argv.slice(2);
 const unknown = selected.filter((name) => !benchmarks.some((b) => b.name === name));

@@ -1,0 +1,195 @@
+/**
+ * Durable timers: Nudge's SQLite timer store + scheduler side by side with BullMQ 6.7 delayed jobs
+ * on the local Redis (127.0.0.1:6379, a unique key prefix, only its own keys removed afterwards).
+ *
+ * - schedule and cancel rate: batches of 1000 (one SQLite transaction; one BullMQ addBulk, and
+ *   1000 concurrent `queue.remove`, BullMQ's way to cancel a delayed job);
+ * - memory per pending timer: Nudge's process RSS delta (SQLite keeps timers on disk; the file size
+ *   is shown too) vs Redis `used_memory` delta for BullMQ;
+ * - firing lateness (fire time − due time) p50/p99/max of timers due over a spread, fired by the
+ *   scheduler on the real clock vs a BullMQ worker.
+ *
+ * Settings (environment): BENCH_TIMERS_PENDING (Nudge pending timers, default 1,000,000),
+ * BENCH_TIMERS_BULLMQ_PENDING (BullMQ pending jobs, default 100,000: at ~25k adds/s and ~900 B
+ * each, a million would take a minute and most of a GB of the shared Redis), BENCH_TIMERS_FIRE
+ * (timers in the lateness run, default 100,000), BENCH_TIMERS_SPREAD_MS (default 20,000).
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { SqliteTimerStore } from '../src/backends/sqlite/sqlite-timer-store.js';
+import { TimerScheduler } from '../src/engine/timer-scheduler.js';
+import { systemClock } from '../src/ports/clock.js';
+import type { Timer } from '../src/ports/timer-store.js';
+import { RealTimeWakeup } from '../src/ports/wakeup.js';
+import { envInt, formatTable, num, type Benchmark, type BenchmarkReport, type SummaryRow } from './support/benchmark.js';
+
+const batch = 1000;
+const connection = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
+const payload = '{"run":17,"step":3,"input":"wait_elapsed"}';
+
+const timerAt = (i: number, dueAt: number): Timer => ({ id: `run${i}:3`, partitionKey: `user${i % 50_000}`, dueAt, payload });
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+function latenessSummary(values: number[]): { p50: number; p99: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? Number.NaN };
+}
+
+async function rss(): Promise<number> {
+  globalThis.gc?.();
+  await new Promise((r) => setTimeout(r, 50));
+  return process.memoryUsage().rss;
+}
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return (performance.now() - started) / 1000;
+}
+
+async function nudgeRates(dir: string, pending: number) {
+  const file = path.join(dir, 'rates.db');
+  const store = new SqliteTimerStore({ path: file });
+  const before = await rss();
+  const far = Date.now() + 86_400_000;
+  const scheduleS = await timed(async () => {
+    for (let i = 0; i < pending; i += batch) await store.schedule(Array.from({ length: Math.min(batch, pending - i) }, (_, k) => timerAt(i + k, far + ((i + k) * 7919) % 3_600_000)));
+  });
+  const rssPerTimer = Math.max(0, (await rss()) - before) / pending;
+  const diskPerTimer = (statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0)) / pending;
+  const cancelled = Math.min(pending, 100_000);
+  const cancelS = await timed(async () => {
+    for (let i = 0; i < cancelled; i += batch) await store.cancel(Array.from({ length: batch }, (_, k) => `run${i + k}:3`));
+  });
+  await store.close();
+  return { schedulePerS: pending / scheduleS, cancelPerS: cancelled / cancelS, rssPerTimer, diskPerTimer };
+}
+
+async function nudgeLateness(dir: string, count: number, spreadMs: number): Promise<number[]> {
+  const store = new SqliteTimerStore({ path: path.join(dir, 'fire.db') });
+  const start = Date.now() + 3000;
+  for (let i = 0; i < count; i += batch)
+    await store.schedule(Array.from({ length: Math.min(batch, count - i) }, (_, k) => timerAt(i + k, start + Math.floor(((i + k) * spreadMs) / count))));
+  const lateness: number[] = [];
+  let finished!: () => void;
+  const done = new Promise<void>((r) => (finished = r));
+  const scheduler = new TimerScheduler({
+    store,
+    clock: systemClock,
+    wakeup: new RealTimeWakeup(systemClock),
+    onFire: ({ timer }) => {
+      lateness.push(Date.now() - timer.dueAt);
+      if (lateness.length === count) finished();
+    },
+    onError: (error) => console.error('scheduler:', error),
+  });
+  await scheduler.start();
+  await done;
+  await scheduler.stop();
+  await store.close();
+  return lateness;
+}
+
+async function bullmqRun(prefix: string, pending: number, count: number, spreadMs: number) {
+  const redis = new Redis(connection);
+  try {
+    return await bullmqMeasure(prefix, pending, count, spreadMs, redis);
+  } finally {
+    // Everything under our prefix goes, also after a failure; nothing else is touched.
+    for (let cursor = '0'; ; ) {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      if ((cursor = next) === '0') break;
+    }
+    await redis.quit();
+  }
+}
+
+async function bullmqMeasure(prefix: string, pending: number, count: number, spreadMs: number, redis: Redis) {
+  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
+  const queue = new Queue('timers', { connection, prefix });
+  await queue.waitUntilReady();
+  const before = await usedMemory();
+  const scheduleS = await timed(async () => {
+    for (let i = 0; i < pending; i += batch)
+      await queue.addBulk(Array.from({ length: Math.min(batch, pending - i) }, (_, k) => ({ name: 'fire', data: JSON.parse(payload), opts: { jobId: `run${i + k}-3`, delay: 86_400_000 } })));
+  });
+  const bytesPerJob = ((await usedMemory()) - before) / pending;
+  const cancelled = Math.min(pending, 100_000);
+  const cancelS = await timed(async () => {
+    for (let i = 0; i < cancelled; i += batch) await Promise.all(Array.from({ length: batch }, (_, k) => queue.remove(`run${i + k}-3`)));
+  });
+  await queue.obliterate({ force: true });
+
+  const fireQueue = new Queue('fire', { connection, prefix });
+  const start = Date.now() + 3000 + Math.ceil(count / 20); // adding takes longer here than in SQLite
+  for (let i = 0; i < count; i += batch)
+    await fireQueue.addBulk(Array.from({ length: Math.min(batch, count - i) }, (_, k) => {
+      const dueAt = start + Math.floor(((i + k) * spreadMs) / count);
+      return { name: 'fire', data: { dueAt }, opts: { delay: dueAt - Date.now(), removeOnComplete: true } };
+    }));
+  const lateness: number[] = [];
+  let finished!: () => void;
+  const done = new Promise<void>((r) => (finished = r));
+  const worker = new Worker(
+    'fire',
+    async (job) => {
+      lateness.push(Date.now() - (job.data as { dueAt: number }).dueAt);
+      if (lateness.length === count) finished();
+    },
+    { connection, prefix, concurrency: 50 },
+  );
+  const timeout = setTimeout(finished, spreadMs + 120_000);
+  await done;
+  clearTimeout(timeout);
+  await worker.close();
+  await fireQueue.obliterate({ force: true });
+  await Promise.all([queue.close(), fireQueue.close()]);
+  return { schedulePerS: pending / scheduleS, cancelPerS: cancelled / cancelS, bytesPerJob, lateness, firedAll: lateness.length === count };
+}
+
+export const timersBenchmark: Benchmark = {
+  name: 'timers',
+  title: 'durable timers: SQLite timer store + scheduler vs BullMQ 6.7 delayed jobs on Redis',
+  async run(): Promise<BenchmarkReport> {
+    const pending = envInt('BENCH_TIMERS_PENDING', 1_000_000);
+    const bullPending = envInt('BENCH_TIMERS_BULLMQ_PENDING', 100_000);
+    const count = envInt('BENCH_TIMERS_FIRE', 100_000);
+    const spreadMs = envInt('BENCH_TIMERS_SPREAD_MS', 20_000);
+    const prefix = `nudge-bench-timers-${process.pid}-${Date.now()}`;
+    const dir = mkdtempSync(path.join(tmpdir(), 'nudge-bench-timers-'));
+    const failures: string[] = [];
+    try {
+      console.log(`Nudge: ${num(pending)} pending timers; BullMQ: ${num(bullPending)} pending jobs; lateness: ${num(count)} timers over ${num(spreadMs / 1000, 1)} s each`);
+      const nudge = await nudgeRates(dir, pending);
+      const nudgeLate = latenessSummary(await nudgeLateness(dir, count, spreadMs));
+      const bull = await bullmqRun(prefix, bullPending, count, spreadMs);
+      if (!bull.firedAll) failures.push(`BullMQ fired only ${bull.lateness.length} of ${count} jobs`);
+      const bullLate = latenessSummary(bull.lateness);
+      console.log(formatTable(
+        ['', 'schedule/s', 'cancel/s', 'RAM B/timer', 'disk B/timer', 'lateness p50', 'p99', 'max'],
+        [
+          ['Nudge (SQLite)', num(nudge.schedulePerS), num(nudge.cancelPerS), num(nudge.rssPerTimer, 1), num(nudge.diskPerTimer), `${nudgeLate.p50} ms`, `${nudgeLate.p99} ms`, `${nudgeLate.max} ms`],
+          ['BullMQ (Redis)', num(bull.schedulePerS), num(bull.cancelPerS), num(bull.bytesPerJob), '', `${bullLate.p50} ms`, `${bullLate.p99} ms`, `${bullLate.max} ms`],
+        ],
+      ));
+      const ratio = (a: number, b: number) => `${num(a / b, 1)}×`;
+      const rows: SummaryRow[] = [
+        { what: 'timers scheduled/s', nudge: num(nudge.schedulePerS), floor: `BullMQ ${num(bull.schedulePerS)}`, ratio: ratio(nudge.schedulePerS, bull.schedulePerS), target: '≥ 10× BullMQ', met: nudge.schedulePerS >= 10 * bull.schedulePerS },
+        { what: 'timers cancelled/s', nudge: num(nudge.cancelPerS), floor: `BullMQ ${num(bull.cancelPerS)}`, ratio: ratio(nudge.cancelPerS, bull.cancelPerS), target: '≥ 10× BullMQ', met: nudge.cancelPerS >= 10 * bull.cancelPerS },
+        { what: 'RAM per pending timer', nudge: `${num(nudge.rssPerTimer, 1)} B`, floor: `BullMQ ${num(bull.bytesPerJob)} B`, ratio: '', target: '≤ 100 B', met: nudge.rssPerTimer <= 100 },
+        { what: 'lateness p99', nudge: `${nudgeLate.p99} ms`, floor: `BullMQ ${bullLate.p99} ms`, ratio: '', target: '≤ 10 ms', met: nudgeLate.p99 <= 10 },
+        { what: 'lateness max', nudge: `${nudgeLate.max} ms`, floor: `BullMQ ${bullLate.max} ms`, ratio: '', target: '≤ 50 ms', met: nudgeLate.max <= 50 },
+      ];
+      return { rows, failures };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
