@@ -4,7 +4,8 @@
  * `reopen`, which opens the same data again as a new process would.
  */
 import assert from 'node:assert/strict';
-import { describe, test, type TestContext } from 'node:test';
+import { describe } from 'node:test';
+import { perTestStore } from '../support/conformance.js';
 import type { NudgeEvent, StoredEvent } from '../../src/core/event.js';
 import type { EventQuery } from '../../src/ports/event-log.js';
 import type { Store } from '../../src/ports/store.js';
@@ -17,7 +18,6 @@ export interface OpenedStore {
   cleanup: () => Promise<void>;
 }
 
-type Body = (store: Store, opened: OpenedStore, t: TestContext) => Promise<void>;
 
 const ids = (events: readonly { messageId: string }[]): string[] => events.map((e) => e.messageId);
 
@@ -41,15 +41,7 @@ function expectedOrder(inserted: readonly NudgeEvent[]): string[] {
 }
 
 export function storeConformance(name: string, open: () => Promise<OpenedStore>): void {
-  const it = (title: string, body: Body) =>
-    test(title, async (t) => {
-      const opened = await open();
-      try {
-        await body(opened.store, opened, t);
-      } finally {
-        await opened.cleanup();
-      }
-    });
+  const it = perTestStore<Store, OpenedStore>(open);
 
   describe(`Store conformance: ${name}`, () => {
     it('a commit is visible once it resolves, with every field as committed', async (store) => {

@@ -4,7 +4,8 @@
  * backends also give `reopen`, which opens the same data again as a new process would.
  */
 import assert from 'node:assert/strict';
-import { describe, test, type TestContext } from 'node:test';
+import { describe } from 'node:test';
+import { perTestStore } from '../support/conformance.js';
 import type { ClaimedTimer, Timer, TimerStore } from '../../src/ports/timer-store.js';
 
 export interface OpenedTimerStore {
@@ -19,18 +20,9 @@ const timer = (id: string, dueInMs: number, payload = `{"step":"${id}"}`): Timer
 const ids = (claimed: readonly ClaimedTimer[]): string[] => claimed.map((c) => c.id);
 const lease = { leaseMs: 1000 };
 
-type Body = (store: TimerStore, opened: OpenedTimerStore, t: TestContext) => Promise<void>;
 
 export function timerStoreConformance(name: string, open: () => Promise<OpenedTimerStore>): void {
-  const it = (title: string, body: Body) =>
-    test(title, async (t) => {
-      const opened = await open();
-      try {
-        await body(opened.store, opened, t);
-      } finally {
-        await opened.cleanup();
-      }
-    });
+  const it = perTestStore<TimerStore, OpenedTimerStore>(open);
   const durable = (title: string, body: (opened: OpenedTimerStore & { reopen: () => Promise<TimerStore> }) => Promise<void>) =>
     it(title, async (store, opened, t) => {
       if (!store.capabilities.durable) return t.skip(`${name} is not durable: nothing survives a reopen`);
