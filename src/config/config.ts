@@ -6,12 +6,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
-import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError, type Issue } from '../core/errors.js';
 import { defaultEventLimits, type EventLimits } from '../core/event.js';
 import { defaultProfileOptions, type ProfileOptions } from '../core/profile.js';
 import { ConfigSchema, type ConfigFile } from './schema.js';
+import { YamlSource, type YamlPath } from './yaml-source.js';
 
 export interface Workspace {
   id: string;
@@ -43,41 +43,16 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = {}): Config {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
-  const located = (pathParts: (string | number)[], message: string, atKey = false): Issue => {
-    const node = atKey ? keyNode(doc.getIn(pathParts.slice(0, -1), true), pathParts[pathParts.length - 1]) : doc.getIn(pathParts, true);
-    const offset = isNode(node) && node.range ? node.range[0] : 0;
-    const pos = lines.linePos(offset);
-    const field = pathParts.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
-    return { path: `${file}:${pos.line}:${pos.col}: ${field || '(root)'}`, message };
-  };
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => ({
-        path: `${file}:${e.linePos?.[0].line ?? 1}:${e.linePos?.[0].col ?? 1}`,
-        message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
-      })),
-    );
-  }
+  const source = new YamlSource(text, file);
+  const located = (pathParts: YamlPath, message: string): Issue => source.issue(pathParts, message);
+  const syntax = source.syntaxIssues();
+  if (syntax.length > 0) throw new ConfigError(file, syntax);
+  const doc = source.doc;
 
   const issues: Issue[] = [];
   const raw = substituteEnv(doc.toJS(), env, [], (p, m) => issues.push(located(p, m)));
   if (issues.length > 0) throw new ConfigError(file, issues);
-  if (!validate(raw)) {
-    throw new ConfigError(
-      file,
-      (validate.errors ?? []).map((e) => {
-        const parts = e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
-        if (e.keyword === 'additionalProperties') {
-          const unknown = (e.params as { additionalProperty: string }).additionalProperty;
-          return located([...parts, unknown], 'unknown option', true);
-        }
-        return located(parts, e.message ?? 'invalid');
-      }),
-    );
-  }
+  if (!validate(raw)) throw new ConfigError(file, source.schemaIssues(validate.errors ?? []));
   const c = raw;
 
   const ids = new Set<string>();
@@ -125,13 +100,6 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       checkpointIntervalMs: ms(c.profiles?.checkpointInterval, 5000),
     },
   };
-}
-
-/** The key node of `key` in a YAML map node, to point at an unknown option itself. */
-function keyNode(map: unknown, key: string | number | undefined): unknown {
-  if (!isMap(map)) return map;
-  const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
-  return pair?.key ?? map;
 }
 
 function substituteEnv(
