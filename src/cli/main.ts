@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /** The `nudge` command. */
 import { Command, InvalidArgumentError } from 'commander';
+import path from 'node:path';
 import { loadConfig } from '../config/config.js';
+import { loadTriggers } from '../config/triggers.js';
 import { NudgeError } from '../core/errors.js';
 import { createNudge } from '../main.js';
 
@@ -43,9 +45,24 @@ program
     process.on('SIGTERM', () => void stop('SIGTERM'));
   });
 
+program
+  .command('validate')
+  .description('Check nudge.yaml and the trigger files; problems are listed as file:line:column: field: message')
+  .option('-c, --config <file>', 'project config', './nudge.yaml')
+  .option('-t, --triggers <dir>', 'trigger folder (default: triggers/ beside the config)')
+  .action((opts: { config: string; triggers?: string }) => {
+    const config = loadConfig(opts.config);
+    const dir = opts.triggers ?? path.join(config.projectDir, 'triggers');
+    const { triggers, issues } = loadTriggers(dir);
+    for (const issue of issues) console.error(`${issue.path}: ${issue.message}`);
+    console.log(`${opts.config}: valid; ${triggers.length} trigger(s) valid in ${dir}${issues.length ? `, ${issues.length} problem(s)` : ''}`);
+    if (issues.length > 0) process.exitCode = 1;
+  });
+
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof NudgeError) {
-    console.error(`nudge: ${error.message}`);
+    if (error.issues.length > 0) for (const issue of error.issues) console.error(`${issue.path}: ${issue.message}`);
+    else console.error(`nudge: ${error.message}`);
     process.exit(2);
   }
   console.error(error);

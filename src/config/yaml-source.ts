@@ -34,26 +34,47 @@ export class YamlSource {
     return this.lines.linePos(offset);
   }
 
-  /** An issue at the value of `path`; `shift` moves it inside a one-line scalar (0-based line, 1-based column). */
+  /**
+   * An issue at the value of `path`. `within` points inside a string value (1-based line and
+   * column of the string itself), e.g. at the token of a condition that failed to compile.
+   */
   issue(path: YamlPath, message: string, options: { atKey?: boolean; within?: { line: number; column: number } } = {}): Issue {
     const pos = this.position(path, options.atKey);
-    const within = options.within;
-    const node = this.doc.getIn(path, true);
-    // A quoted scalar starts one character before its text.
-    const quote = isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
-    const line = within && within.line > 1 ? pos.line + within.line - 1 : pos.line;
-    const col = within ? (within.line > 1 ? within.column : pos.col + quote + within.column - 1) : pos.col;
-    return { path: `${this.file}:${line}:${col}: ${fieldName(path)}`, message };
+    const at = options.within ? this.inside(path, pos, options.within) : pos;
+    return { path: `${this.file}:${at.line}:${at.col}: ${fieldName(path)}`, message };
   }
 
-  /** Ajv's errors as located issues; an unknown property is pointed at by its key. */
-  schemaIssues(errors: readonly ErrorObject[]): Issue[] {
-    return errors.map((e) => {
-      const parts: YamlPath = e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
+  /** Maps a position inside a scalar's text to the file: quotes and block indentation shift it. */
+  private inside(path: YamlPath, start: { line: number; col: number }, within: { line: number; column: number }): { line: number; col: number } {
+    const node = this.doc.getIn(path, true);
+    const type = isScalar(node) ? node.type : undefined;
+    if (type === 'BLOCK_LITERAL' || type === 'BLOCK_FOLDED') {
+      // The text starts on the line after the `|` or `>`, indented; each of its lines is a line of the file.
+      const firstLine = this.text.split('\n')[start.line] ?? '';
+      const indent = firstLine.length - firstLine.trimStart().length;
+      return { line: start.line + within.line, col: indent + within.column };
+    }
+    const quote = type === 'QUOTE_DOUBLE' || type === 'QUOTE_SINGLE' ? 1 : 0;
+    return within.line > 1 ? { line: start.line + within.line - 1, col: within.column } : { line: start.line, col: start.col + quote + within.column - 1 };
+  }
+
+  /** Ajv's errors (about the value at `prefix`) as located issues; an unknown property is pointed at by its key. */
+  schemaIssues(errors: readonly ErrorObject[], prefix: YamlPath = []): Issue[] {
+    // Where a value matches none of several forms, Ajv complains about each form and then about
+    // the union; one issue saying what the union allows (its description, with verbose errors) is clearer.
+    const unions = new Map(errors.filter((e) => e.keyword === 'anyOf').map((e) => [e.instancePath, e]));
+    const kept = errors.filter((e) => !unions.has(e.instancePath) || e.keyword === 'anyOf');
+    return kept.map((e) => {
+      const parts: YamlPath = [...prefix, ...e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')))];
       if (e.keyword === 'additionalProperties') {
         const unknown = (e.params as { additionalProperty: string }).additionalProperty;
         return this.issue([...parts, unknown], 'unknown option', { atKey: true });
       }
+      if (e.keyword === 'anyOf') {
+        const description = (e.parentSchema as { description?: string } | undefined)?.description;
+        return this.issue(parts, description ? `expected ${description}` : 'matches none of the allowed forms');
+      }
+      if (e.keyword === 'enum') return this.issue(parts, `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`);
       return this.issue(parts, e.message ?? 'invalid');
     });
   }
