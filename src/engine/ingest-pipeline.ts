@@ -143,6 +143,11 @@ export class IngestPipeline {
     return this.exclusive(() => this.cache.find(workspaceId, id));
   }
 
+  /** A profile's identity keys (`u:…`, `a:…`), including links not yet written. */
+  identitiesOf(workspaceId: string, profileId: string): Promise<string[]> {
+    return this.exclusive(() => this.cache.identitiesOf(workspaceId, profileId));
+  }
+
   /**
    * Runs `fn` between flushes, right after a checkpoint, so the store holds the effects of every
    * accepted event and nothing writes meanwhile (exports, consistent reads).

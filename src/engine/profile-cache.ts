@@ -44,8 +44,7 @@ export class ProfileCache {
     if (missingKeys.length > 0) {
       const found = await this.store.profiles.resolveIdentities(workspaceId, missingKeys);
       for (const [key, stored] of found) {
-        let id = stored;
-        for (let to = this.mergedInto.get(cacheKey(workspaceId, id)); to !== undefined; to = this.mergedInto.get(cacheKey(workspaceId, id))) id = to;
+        const id = this.finalTarget(workspaceId, stored);
         identities.set(key, id);
         this.identities.set(cacheKey(workspaceId, key), id);
       }
@@ -77,6 +76,30 @@ export class ProfileCache {
     const cached = profiles.get(profileId) ?? this.profiles.get(cacheKey(workspaceId, profileId));
     if (cached) return cached;
     return (await this.store.profiles.getProfiles(workspaceId, [profileId])).get(profileId) ?? null;
+  }
+
+  /**
+   * The identity keys of a profile, checkpointed or not: the stored links of the profile and of
+   * the profiles merged into it since the checkpoint, corrected by the links not yet written.
+   */
+  async identitiesOf(workspaceId: string, profileId: string): Promise<string[]> {
+    if (this.mergedInto.has(cacheKey(workspaceId, profileId))) return [];
+    const sources = [profileId, ...this.pendingMerges.filter((m) => m.workspaceId === workspaceId && this.finalTarget(workspaceId, m.from) === profileId).map((m) => m.from)];
+    const keys = new Set<string>();
+    for (const source of sources) for (const key of await this.store.profiles.identitiesOf(workspaceId, source)) keys.add(key);
+    for (const link of this.pendingLinks.values()) {
+      if (link.workspaceId !== workspaceId) continue;
+      if (link.profileId === profileId) keys.add(link.key);
+      else keys.delete(link.key);
+    }
+    return [...keys].sort();
+  }
+
+  /** Where a profile's data lives now, following merges not yet written. */
+  private finalTarget(workspaceId: string, profileId: string): string {
+    let id = profileId;
+    for (let to = this.mergedInto.get(cacheKey(workspaceId, id)); to !== undefined; to = this.mergedInto.get(cacheKey(workspaceId, id))) id = to;
+    return id;
   }
 
   /** Takes in what a flush changed; it stays dirty until `checkpoint`. */

@@ -65,7 +65,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const profile = await findProfile(w.id, request.params.userId);
-    return presentProfile(profile, await deps.pipeline.readCheckpointed(() => store.profiles.identitiesOf(w.id, profile.profileId)));
+    return presentProfile(profile, await deps.pipeline.identitiesOf(w.id, profile.profileId));
   });
 
   app.get<{ Params: UserParams; Querystring: WorkspaceQuery & PageQuery }>('/users/:userId/events', {

@@ -41,6 +41,7 @@ test('a restart without a checkpoint replays the log into the same profiles and 
 
   const crashed = await open('crashed.db');
   for (const batch of story) await crashed.pipeline.submit('w1', batch);
+  assert.deepEqual(await crashed.pipeline.identitiesOf('w1', 'u:bea'), await clean.store.profiles.identitiesOf('w1', 'u:bea'), 'unwritten links are shown as written ones');
   // No close, no checkpoint: the process "dies" here with every profile change unwritten.
   assert.equal(await crashed.store.checkpoint(), 0);
   assert.equal(await crashed.store.profiles.count('w1'), 0, 'profiles were written behind, not with the events');
@@ -61,6 +62,21 @@ test('unwritten profile changes are visible to reads before any checkpoint', asy
   assert.equal((await pipeline.profile('w1', 'cy'))?.computed.eventCount, 1);
   const timeline = await store.events.query('w1', { profileId: 'u:cy' });
   assert.deepEqual(timeline.items.map((e) => e.name), ['signed_up'], 'the unindexed tail is part of the timeline');
+  await pipeline.close();
+  await store.close();
+});
+
+test("a profile's identities include links written before a merge that is not written yet", async () => {
+  const { store, pipeline } = await open('identities.db');
+  await pipeline.submit('w1', [event({ anonymousId: 'phone', at: 1 }), event({ anonymousId: 'laptop', at: 1 }), event({ userId: 'eve', at: 1 })]);
+  await pipeline.checkpoint();
+  await pipeline.submit('w1', [event({ type: 'identify', userId: 'eve', anonymousId: 'phone', at: 2 })]);
+  await pipeline.submit('w1', [event({ type: 'alias', userId: 'eve', previousId: 'laptop', at: 3 })]);
+  const pending = await pipeline.identitiesOf('w1', 'u:eve');
+  assert.deepEqual(pending, ['a:laptop', 'a:phone', 'u:eve']);
+  assert.deepEqual(await pipeline.identitiesOf('w1', 'a:phone'), [], 'the merged-away profile has none left');
+  await pipeline.checkpoint();
+  assert.deepEqual(await store.profiles.identitiesOf('w1', 'u:eve'), pending);
   await pipeline.close();
   await store.close();
 });
