@@ -1,0 +1,149 @@
+/**
+ * What the engine remembers per user (profile) between inputs, and what it asks the world to do.
+ * Plain JSON: stores persist it as it is, and it survives a restart of the process.
+ *
+ * Glossary
+ * - run: one pass of a user through one trigger, from its entry event to the end of its steps or
+ *   an exit. A user has at most one run per trigger at a time; it keeps the trigger version it
+ *   started with.
+ * - waiting: a run is parked on a `wait`, `wait_until` or `wait_for` node until its timer fires
+ *   (or, for `wait_for`, a matching event arrives); `timerId` names the durable timer.
+ * - goal watch: after its steps end, a run whose conversion window is still open is remembered
+ *   only to record the goal if it is reached in time.
+ * - recent: the user's last few events that some run could wait for or exit on, so an event that
+ *   arrived just before the run reached its `wait_for` (or before its entry event, reordered)
+ *   still counts.
+ */
+import type { EventType, JsonObject } from '../event.js';
+import type { Channel } from '../trigger-definition.js';
+
+/** The parts of an event a run keeps: enough for conditions and templates. */
+export interface EventSummary {
+  messageId: string;
+  type: EventType;
+  name: string;
+  properties: JsonObject;
+  timestamp: number;
+}
+
+export interface Waiting {
+  node: string;
+  timerId: string;
+  dueAt: number;
+  /** When the wait began (for wait_for, the start of its lookback). */
+  since: number;
+}
+
+export interface Run {
+  /** `<trigger id>:<n>`, unique within the user. */
+  id: string;
+  triggerId: string;
+  version: string;
+  /** The entry event's time. */
+  startedAt: number;
+  entry: EventSummary;
+  waiting: Waiting | null;
+  /** Experiment id -> variant name ("holdout" for the held-out). */
+  variants: Record<string, string>;
+  /** Ids of the send nodes this run has sent: never the same step twice. */
+  sent: string[];
+  goalReached: boolean;
+}
+
+export interface GoalWatch {
+  runId: string;
+  version: string;
+  startedAt: number;
+  until: number;
+  variants: Record<string, string>;
+}
+
+export interface TriggerState {
+  /** Runs started so far, for run ids. */
+  seq: number;
+  /** Active runs by trigger id. */
+  runs: Record<string, Run>;
+  /** When the last run of each trigger started, for re-entry rules. */
+  lastEntryAt: Record<string, number>;
+  /** Finished runs whose goal window is still open, by trigger id. */
+  goalWatches: Record<string, GoalWatch>;
+  /** Recent watched events, oldest first. */
+  recent: EventSummary[];
+  /** The user's time zone, last seen on their profile. */
+  timezone: string | null;
+}
+
+export const emptyTriggerState = (): TriggerState => ({ seq: 0, runs: {}, lastEntryAt: {}, goalWatches: {}, recent: [], timezone: null });
+
+export function cloneTriggerState(s: TriggerState): TriggerState {
+  const runs: Record<string, Run> = {};
+  for (const [k, r] of Object.entries(s.runs)) runs[k] = { ...r, waiting: r.waiting && { ...r.waiting }, variants: { ...r.variants }, sent: [...r.sent] };
+  return { seq: s.seq, runs, lastEntryAt: { ...s.lastEntryAt }, goalWatches: { ...s.goalWatches }, recent: [...s.recent], timezone: s.timezone };
+}
+
+/** A message to send, as written to the outbox. `key` makes it at most once per (user, run, step). */
+export interface OutboundMessage {
+  key: string;
+  profileId: string;
+  triggerId: string;
+  version: string;
+  runId: string;
+  stepId: string;
+  channel: Channel;
+  fallback: readonly Channel[];
+  template: string;
+  topic: string;
+  priority: number;
+  variants: Record<string, string>;
+  /** The run's entry event, for the template. */
+  entry: EventSummary;
+  /** When the step was due. */
+  at: number;
+}
+
+export const RecordKind = {
+  entered: 'entered',
+  exited: 'exited',
+  completed: 'completed',
+  goal: 'goal',
+  assigned: 'assigned',
+  delivery: 'delivery',
+} as const;
+export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
+
+/** Something worth counting: what trigger reports and journey analytics are built from. */
+export interface RunRecord {
+  kind: RecordKind;
+  triggerId: string;
+  runId: string;
+  version: string;
+  at: number;
+  /** exited: why (`exit_on`, `merged`, `trigger_removed`); delivery: the outcome. */
+  reason?: string;
+  /** assigned: experiment id and variant. */
+  experiment?: string;
+  variant?: string;
+  /** The node concerned. */
+  stepId?: string;
+}
+
+export interface TimerRequest {
+  id: string;
+  dueAt: number;
+  payload: string;
+}
+
+export type Effect =
+  | { type: 'schedule'; timer: TimerRequest }
+  | { type: 'cancel'; timerId: string }
+  | { type: 'send'; message: OutboundMessage }
+  | { type: 'record'; record: RunRecord };
+
+export interface TimerPayload {
+  /** Trigger id. */
+  t: string;
+  /** Run id. */
+  r: string;
+  /** Node id. */
+  n: string;
+}

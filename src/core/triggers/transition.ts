@@ -1,0 +1,405 @@
+/**
+ * The heart of the engine: `transition(state, input, context) -> { state, effects }`, pure. It
+ * reads no clock (`context.now` is given), no random source (experiment buckets hash the user)
+ * and does no I/O: the effects say what to schedule, cancel, send and record, and the caller
+ * carries them out, writing the next state and the effects in one transaction.
+ *
+ * Time. An event counts at its own timestamp (never later than `now`), a timer at its due time, so
+ * a sequence's steps are placed from when things happened, not from when they were processed:
+ * "wait 3m" after a page view that arrived a minute late is due two minutes from now, and one
+ * that is already past goes on at once.
+ *
+ * On an event, in this order:
+ * 1. Runs in flight: a goal match is recorded; an `exit_on` match (at or after the run's entry)
+ *    ends the run and cancels its timer; a match for the `wait_for` it is parked on (at or after
+ *    the wait's lookback start, not after its timeout) takes the `on_event` path.
+ * 2. Goal watches of finished runs record a goal in their window.
+ * 3. Entries: each enabled trigger whose entry matches starts a run unless one is in flight, the
+ *    re-entry rule forbids it, or an exit event of it already came in with a later timestamp
+ *    (the two arrived out of order: the user has already done what ends the run).
+ */
+import type { JsonObject, NudgeEvent } from '../event.js';
+import type { Profile } from '../profile.js';
+import type { Catalog } from './catalog.js';
+import { unitInterval } from './hash.js';
+import { nextLocalTime } from './local-time.js';
+import type { EventMatcher, ProgramNode, TriggerProgram } from './program.js';
+import {
+  cloneTriggerState,
+  emptyTriggerState,
+  RecordKind,
+  type Effect,
+  type EventSummary,
+  type Run,
+  type RunRecord,
+  type TimerPayload,
+  type TriggerState,
+} from './state.js';
+
+export type EngineInput =
+  /** An event of the user, with their profile as it was right after the event. */
+  | { type: 'event'; event: NudgeEvent; user: Profile | null }
+  /** A durable timer came due; `user` is the profile now. */
+  | { type: 'timer'; timerId: string; payload: string; dueAt: number; user: Profile | null }
+  /** Another profile was merged into this one: its runs come along. */
+  | { type: 'merge'; fromProfileId: string; from: TriggerState }
+  /** What became of a send (from the delivery side). */
+  | { type: 'delivery'; triggerId: string; runId: string; stepId: string; outcome: string; at: number };
+
+export interface TransitionContext {
+  now: number;
+  workspaceId: string;
+  profileId: string;
+  catalog: Catalog;
+}
+
+export interface TransitionResult {
+  /** null when nothing is left worth keeping. */
+  state: TriggerState | null;
+  effects: Effect[];
+}
+
+/** Most recent events remembered per user for lookback. */
+const maxRecent = 32;
+/** At most this many nodes run in one transition: a guard against a definition that loops. */
+const maxNodesPerInput = 1000;
+
+/** The name triggers use for an event: the track event's name, else its type (page, identify …). */
+export const matchName = (e: Pick<NudgeEvent, 'type' | 'name'>): string => (e.type === 'track' ? e.name : e.type);
+
+export function transition(state: TriggerState | null, input: EngineInput, context: TransitionContext): TransitionResult {
+  const t = new Transition(state ? cloneTriggerState(state) : emptyTriggerState(), context);
+  switch (input.type) {
+    case 'event':
+      t.onEvent(input.event, input.user);
+      break;
+    case 'timer':
+      t.onTimer(input.payload, input.dueAt, input.user);
+      break;
+    case 'merge':
+      t.onMerge(input.fromProfileId, input.from);
+      break;
+    case 'delivery':
+      t.record({ kind: RecordKind.delivery, triggerId: input.triggerId, runId: input.runId, version: t.state.runs[input.triggerId]?.version ?? '', at: input.at, stepId: input.stepId, reason: input.outcome });
+      break;
+  }
+  return { state: t.finish(), effects: t.effects };
+}
+
+/** Timer ids and message keys name the workspace, the profile, the run and the step. */
+export function stepKeyOf(context: Pick<TransitionContext, 'workspaceId'>, profileId: string, runId: string, nodeId: string): string {
+  return `${context.workspaceId}/${profileId}/${runId}/${nodeId}`;
+}
+
+class Transition {
+  readonly effects: Effect[] = [];
+  private user: Profile | null = null;
+  private steps = 0;
+
+  constructor(
+    readonly state: TriggerState,
+    private readonly context: TransitionContext,
+  ) {}
+
+  record(record: RunRecord): void {
+    this.effects.push({ type: 'record', record });
+  }
+
+  finish(): TriggerState | null {
+    const s = this.state;
+    for (const [id, w] of Object.entries(s.goalWatches)) if (w.until < this.context.now) delete s.goalWatches[id];
+    const horizon = this.context.now - this.context.catalog.maxLookbackMs;
+    if (s.recent.length > 0 && s.recent[0]!.timestamp < horizon) s.recent = s.recent.filter((r) => r.timestamp >= horizon);
+    const empty = s.recent.length === 0 && isEmpty(s.runs) && isEmpty(s.goalWatches) && isEmpty(s.lastEntryAt);
+    return empty ? null : s;
+  }
+
+  onEvent(event: NudgeEvent, user: Profile | null): void {
+    this.see(user);
+    const { catalog, now } = this.context;
+    const at = Math.min(event.timestamp, now);
+    const name = matchName(event);
+    const summary = summarize(event);
+
+    for (const run of Object.values(this.state.runs)) {
+      const program = this.programOf(run);
+      if (!program) continue;
+      if (program.goal && !run.goalReached && matches(program.goal, name, event, user, now) && inWindow(event.timestamp, run.startedAt, run.startedAt + program.goal.withinMs)) {
+        run.goalReached = true;
+        this.record({ kind: RecordKind.goal, triggerId: run.triggerId, runId: run.id, version: run.version, at, ...variantOf(run.variants) });
+      }
+      if (event.timestamp >= run.startedAt && program.exitOn.some((m) => matches(m, name, event, user, now))) {
+        this.end(run, at, 'exit_on');
+        continue;
+      }
+      const node = run.waiting && program.nodes.get(run.waiting.node);
+      if (node?.kind === 'wait_for' && run.waiting && this.awaited(node, run, run.waiting.since, run.waiting.dueAt, name, event, user)) {
+        this.cancelWait(run);
+        this.advance(program, run, node.onEvent, Math.max(at, run.waiting?.since ?? at));
+      }
+    }
+
+    for (const [triggerId, watch] of Object.entries(this.state.goalWatches)) {
+      const program = catalog.version(triggerId, watch.version);
+      if (!program?.goal || !matches(program.goal, name, event, user, now) || !inWindow(event.timestamp, watch.startedAt, watch.until)) continue;
+      delete this.state.goalWatches[triggerId];
+      this.record({ kind: RecordKind.goal, triggerId, runId: watch.runId, version: watch.version, at, ...variantOf(watch.variants) });
+    }
+
+    if (catalog.watchedNames.has(name)) this.remember(summary);
+
+    for (const program of catalog.entriesFor(name)) {
+      if (this.state.runs[program.id]) continue;
+      if (!this.mayEnter(program, at)) continue;
+      if (program.entry.when && !program.entry.when.test({ event, user, now })) continue;
+      const converted = this.state.recent.some(
+        (r) => r.messageId !== event.messageId && r.timestamp >= event.timestamp && program.exitOn.some((m) => matchesSummary(m, r, user, now)),
+      );
+      if (converted) continue;
+      this.start(program, summary, at);
+    }
+  }
+
+  onTimer(payloadText: string, dueAt: number, user: Profile | null): void {
+    this.see(user);
+    const payload = parsePayload(payloadText);
+    if (!payload) return;
+    const run = this.state.runs[payload.t];
+    // A timer of a run that has ended or moved on (its cancel raced the fire) does nothing.
+    if (!run || run.id !== payload.r || run.waiting?.node !== payload.n) return;
+    const program = this.programOf(run);
+    if (!program) return;
+    const node = program.nodes.get(payload.n);
+    run.waiting = null;
+    if (!node) return this.end(run, dueAt, 'step_removed');
+    const next = node.kind === 'wait_for' ? node.onTimeout : node.next;
+    this.advance(program, run, next, dueAt);
+  }
+
+  onMerge(fromProfileId: string, from: TriggerState): void {
+    const s = this.state;
+    for (const [triggerId, at] of Object.entries(from.lastEntryAt)) s.lastEntryAt[triggerId] = Math.max(s.lastEntryAt[triggerId] ?? at, at);
+    for (const [triggerId, watch] of Object.entries(from.goalWatches)) s.goalWatches[triggerId] ??= watch;
+    s.recent = [...s.recent, ...from.recent].sort((a, b) => a.timestamp - b.timestamp).slice(-maxRecent);
+    s.timezone ??= from.timezone;
+    for (const [triggerId, run] of Object.entries(from.runs)) {
+      const timer = run.waiting && stepKeyOf(this.context, fromProfileId, run.id, run.waiting.node);
+      if (timer) this.effects.push({ type: 'cancel', timerId: timer });
+      if (s.runs[triggerId]) {
+        this.record({ kind: RecordKind.exited, triggerId, runId: run.id, version: run.version, at: this.context.now, reason: 'merged' });
+        continue;
+      }
+      const moved: Run = { ...run, id: `${triggerId}:${++s.seq}` };
+      s.runs[triggerId] = moved;
+      if (moved.waiting) {
+        moved.waiting = { ...moved.waiting, timerId: stepKeyOf(this.context, this.context.profileId, moved.id, moved.waiting.node) };
+        this.schedule(moved, moved.waiting.node, moved.waiting.dueAt);
+      }
+    }
+  }
+
+  private see(user: Profile | null): void {
+    this.user = user;
+    if (user?.computed.timezone) this.state.timezone = user.computed.timezone;
+  }
+
+  private programOf(run: Run): TriggerProgram | undefined {
+    return this.context.catalog.version(run.triggerId, run.version);
+  }
+
+  private mayEnter(program: TriggerProgram, at: number): boolean {
+    const last = this.state.lastEntryAt[program.id];
+    if (last === undefined) return true;
+    switch (program.reentry.kind) {
+      case 'never':
+        return false;
+      case 'always':
+        return true;
+      case 'cooldown':
+        return at >= last + program.reentry.ms;
+    }
+  }
+
+  private start(program: TriggerProgram, entry: EventSummary, at: number): void {
+    const s = this.state;
+    const run: Run = { id: `${program.id}:${++s.seq}`, triggerId: program.id, version: program.version, startedAt: at, entry, waiting: null, variants: {}, sent: [], goalReached: false };
+    s.runs[program.id] = run;
+    s.lastEntryAt[program.id] = at;
+    delete s.goalWatches[program.id];
+    this.record({ kind: RecordKind.entered, triggerId: program.id, runId: run.id, version: run.version, at });
+    this.advance(program, run, program.first, at);
+  }
+
+  /** Runs nodes from `nodeId` at time `at` until the run parks on a wait or its steps end. */
+  private advance(program: TriggerProgram, run: Run, nodeId: string | null, at: number): void {
+    const { now } = this.context;
+    let id = nodeId;
+    while (id !== null) {
+      if (++this.steps > maxNodesPerInput) return this.end(run, at, 'step_limit');
+      const node: ProgramNode | undefined = program.nodes.get(id);
+      if (!node) return this.end(run, at, 'step_removed');
+      switch (node.kind) {
+        case 'send':
+          if (!run.sent.includes(node.id)) {
+            run.sent.push(node.id);
+            this.effects.push({
+              type: 'send',
+              message: {
+                key: stepKeyOf(this.context, this.context.profileId, run.id, node.id),
+                profileId: this.context.profileId,
+                triggerId: run.triggerId,
+                version: run.version,
+                runId: run.id,
+                stepId: node.id,
+                channel: node.channel,
+                fallback: node.fallback,
+                template: node.template,
+                topic: node.topic,
+                priority: program.priority,
+                variants: { ...run.variants },
+                entry: run.entry,
+                at,
+              },
+            });
+          }
+          id = node.next;
+          break;
+        case 'wait':
+        case 'wait_until': {
+          const dueAt = node.kind === 'wait' ? at + node.ms : nextLocalTime(at, node.localTime, this.state.timezone);
+          if (dueAt <= now) {
+            at = dueAt; // already past (a late event): go on as if the timer had fired
+            id = node.next;
+            break;
+          }
+          return this.park(run, node.id, at, dueAt);
+        }
+        case 'wait_for': {
+          const dueAt = at + node.timeoutMs;
+          const since = Math.max(at - node.lookbackMs, run.startedAt);
+          const early = this.state.recent.find((r) => r.messageId !== run.entry.messageId && r.timestamp >= since && r.timestamp <= dueAt && this.awaitedSummary(node, r));
+          if (early) {
+            at = Math.max(at, Math.min(early.timestamp, now));
+            id = node.onEvent;
+            break;
+          }
+          if (dueAt <= now) {
+            at = dueAt;
+            id = node.onTimeout;
+            break;
+          }
+          return this.park(run, node.id, since, dueAt);
+        }
+        case 'branch': {
+          const activation = { event: run.entry as unknown as JsonObject, user: this.user, now };
+          const arm = node.arms.find((a) => a.when === null || a.when.test(activation));
+          id = arm ? arm.first : node.next;
+          break;
+        }
+        case 'experiment': {
+          const variant = pickVariant(node, this.context.profileId);
+          run.variants[node.experimentId] = variant?.name ?? 'holdout';
+          this.record({ kind: RecordKind.assigned, triggerId: run.triggerId, runId: run.id, version: run.version, at, experiment: node.experimentId, variant: run.variants[node.experimentId], stepId: node.id });
+          id = variant ? variant.first : null;
+          break;
+        }
+      }
+    }
+    this.complete(program, run, at);
+  }
+
+  private park(run: Run, node: string, since: number, dueAt: number): void {
+    run.waiting = { node, timerId: stepKeyOf(this.context, this.context.profileId, run.id, node), dueAt, since };
+    this.schedule(run, node, dueAt);
+  }
+
+  private schedule(run: Run, node: string, dueAt: number): void {
+    const payload: TimerPayload = { t: run.triggerId, r: run.id, n: node };
+    this.effects.push({ type: 'schedule', timer: { id: run.waiting!.timerId, dueAt, payload: JSON.stringify(payload) } });
+  }
+
+  private cancelWait(run: Run): void {
+    if (!run.waiting) return;
+    this.effects.push({ type: 'cancel', timerId: run.waiting.timerId });
+    run.waiting = null;
+  }
+
+  private complete(program: TriggerProgram, run: Run, at: number): void {
+    delete this.state.runs[run.triggerId];
+    this.record({ kind: RecordKind.completed, triggerId: run.triggerId, runId: run.id, version: run.version, at });
+    if (program.goal && !run.goalReached && run.startedAt + program.goal.withinMs >= this.context.now) {
+      this.state.goalWatches[run.triggerId] = { runId: run.id, version: run.version, startedAt: run.startedAt, until: run.startedAt + program.goal.withinMs, variants: run.variants };
+    }
+  }
+
+  private end(run: Run, at: number, reason: string): void {
+    this.cancelWait(run);
+    delete this.state.runs[run.triggerId];
+    this.record({ kind: RecordKind.exited, triggerId: run.triggerId, runId: run.id, version: run.version, at, reason });
+  }
+
+  private awaited(node: Extract<ProgramNode, { kind: 'wait_for' }>, run: Run, since: number, dueAt: number, name: string, event: NudgeEvent, user: Profile | null): boolean {
+    return event.messageId !== run.entry.messageId && inWindow(event.timestamp, since, dueAt) && node.matches.some((m) => matches(m, name, event, user, this.context.now));
+  }
+
+  private awaitedSummary(node: Extract<ProgramNode, { kind: 'wait_for' }>, r: EventSummary): boolean {
+    return node.matches.some((m) => matchesSummary(m, r, this.user, this.context.now));
+  }
+
+  private remember(summary: EventSummary): void {
+    const recent = this.state.recent;
+    let i = recent.length;
+    while (i > 0 && recent[i - 1]!.timestamp > summary.timestamp) i--;
+    recent.splice(i, 0, summary);
+    const horizon = recent[recent.length - 1]!.timestamp - Math.max(this.context.catalog.maxLookbackMs, 0);
+    let drop = 0;
+    while (drop < recent.length && (recent[drop]!.timestamp < horizon || recent.length - drop > maxRecent)) drop++;
+    if (drop > 0) recent.splice(0, drop);
+  }
+}
+
+function summarize(e: NudgeEvent): EventSummary {
+  return { messageId: e.messageId, type: e.type, name: e.name, properties: e.properties, timestamp: e.timestamp };
+}
+
+function matches(m: EventMatcher, name: string, event: NudgeEvent, user: Profile | null, now: number): boolean {
+  return m.event === name && (m.when === null || m.when.test({ event, user, now }));
+}
+
+function matchesSummary(m: EventMatcher, r: EventSummary, user: Profile | null, now: number): boolean {
+  return m.event === matchName(r) && (m.when === null || m.when.test({ event: r as unknown as JsonObject, user, now }));
+}
+
+const inWindow = (t: number, from: number, to: number): boolean => t >= from && t <= to;
+
+function variantOf(variants: Record<string, string>): { variant?: string } {
+  const names = Object.entries(variants).map(([e, v]) => `${e}=${v}`);
+  return names.length === 0 ? {} : { variant: names.join(',') };
+}
+
+function pickVariant(node: Extract<ProgramNode, { kind: 'experiment' }>, profileId: string) {
+  const bucket = unitInterval(`${profileId}\u0000${node.experimentId}`) * 100;
+  if (bucket < node.holdoutPercent) return null;
+  // A second, independent draw picks among the variants, so changing the holdout does not reshuffle them.
+  const total = node.variants.reduce((sum, v) => sum + v.weight, 0);
+  let point = unitInterval(`${profileId}\u0000${node.experimentId}\u0000variant`) * total;
+  for (const v of node.variants) {
+    point -= v.weight;
+    if (point < 0) return v;
+  }
+  return node.variants[node.variants.length - 1]!;
+}
+
+function parsePayload(text: string): TimerPayload | null {
+  try {
+    const p = JSON.parse(text) as Partial<TimerPayload>;
+    return typeof p.t === 'string' && typeof p.r === 'string' && typeof p.n === 'string' ? (p as TimerPayload) : null;
+  } catch {
+    return null;
+  }
+}
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}

@@ -1,0 +1,148 @@
+/**
+ * What the trigger engine persists: each user's trigger state, the outbox of messages to send,
+ * the counters trigger reports are made of, the trigger versions runs are on, the log position
+ * the engine has applied, and (through `timers`) the durable timers.
+ *
+ * Glossary
+ * - state: a user's `TriggerState` (core/triggers/state.ts), opaque JSON to the store.
+ * - outbox entry: a message the engine decided to send, keyed by `message.key` (user, run, step).
+ *   pending -> (claimed by a dispatcher for a lease) -> delivered | failed; a claim that is neither
+ *   marked delivered nor failed before its lease ends is pending again (the dispatcher died).
+ * - record counters: per (trigger, record kind, step, channel, variant) the number of records.
+ * - position: the event-log position up to which the engine has applied events.
+ *
+ * Guarantees
+ * - `commit` applies a whole `EngineCommit` atomically and durably before it resolves: states,
+ *   outbox entries, counters, timer schedules, cancels and completions, and the position. If it
+ *   rejects, none of it was applied. This is what makes a send happen at most once: the state that
+ *   says "sent" and the outbox entry are written together, and an entry whose key already exists is
+ *   not added again.
+ * - `timers` is a `TimerStore` over the same storage; timers written by `commit` are claimable
+ *   through it. Completing a timer version in a commit deletes it as `timers.complete` would.
+ * - Reads see every commit that resolved before the read began.
+ * - `exportUser` and `eraseUser` cover states and outbox entries of the profile (counters hold
+ *   no personal data).
+ */
+import type { OutboundMessage, RecordKind, TriggerState } from '../core/triggers/state.js';
+import type { Page, PageRequest } from './pagination.js';
+import type { Timer, TimerStore, TimerVersion } from './timer-store.js';
+
+export interface UserRef {
+  workspaceId: string;
+  profileId: string;
+}
+
+export interface StateWrite extends UserRef {
+  /** null deletes the state. */
+  state: TriggerState | null;
+}
+
+/** Which counter a record adds one to. Empty strings where a field does not apply. */
+export interface CounterKey {
+  workspaceId: string;
+  triggerId: string;
+  kind: RecordKind | 'sent';
+  stepId: string;
+  channel: string;
+  variant: string;
+}
+
+export interface EngineCommit {
+  states: readonly StateWrite[];
+  /** New outbox entries; one whose key is already in the outbox is ignored. */
+  sends: readonly { workspaceId: string; message: OutboundMessage }[];
+  /** Added to the counters. */
+  counters: readonly { key: CounterKey; count: number }[];
+  schedule: readonly Timer[];
+  cancel: readonly string[];
+  /** Fired timer versions whose effect this commit records. */
+  completeTimers: readonly TimerVersion[];
+  /** Set when events were applied: the log position of the newest one. */
+  position?: number;
+}
+
+export const OutboxStatus = {
+  pending: 'pending',
+  delivered: 'delivered',
+  failed: 'failed',
+} as const;
+export type OutboxStatus = (typeof OutboxStatus)[keyof typeof OutboxStatus];
+
+export interface OutboxEntry {
+  workspaceId: string;
+  message: OutboundMessage;
+  status: OutboxStatus;
+  /** Delivery attempts made so far. */
+  attempts: number;
+  /** pending: not before this time (ms); the start of the next attempt. */
+  notBefore: number;
+  createdAt: number;
+  updatedAt: number;
+  /** The channel that delivered it (may be a fallback), once delivered. */
+  deliveredVia: string | null;
+  /** Why the last attempt failed. */
+  lastError: string | null;
+}
+
+export interface OutboxQuery extends PageRequest {
+  status?: OutboxStatus;
+  profileId?: string;
+  triggerId?: string;
+}
+
+export interface DeliveryResult {
+  key: string;
+  status: 'delivered' | 'failed' | 'retry';
+  /** delivered: the channel used. */
+  via?: string;
+  error?: string;
+  /** retry: when to try again. */
+  notBefore?: number;
+}
+
+export interface TriggerVersionRecord {
+  triggerId: string;
+  version: string;
+  /** The trigger definition as JSON text. */
+  definition: string;
+  firstSeenAt: number;
+}
+
+export interface EngineStore {
+  readonly timers: TimerStore;
+  /** States of these profiles (missing ones are absent from the map), keyed by `workspaceId/profileId`. */
+  loadStates(users: readonly UserRef[]): Promise<Map<string, TriggerState>>;
+  commit(changes: EngineCommit): Promise<void>;
+  /** The last committed `EngineCommit.position` (0 if none). */
+  position(): Promise<number>;
+
+  /** Claims up to `limit` pending entries with `notBefore <= now`, oldest first, for `leaseMs`. */
+  claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxEntry[]>;
+  /** Records what delivery attempts did; `attempts` grows by one for each. */
+  settleOutbox(results: readonly DeliveryResult[], now: number): Promise<void>;
+  /** Outbox entries of a workspace, newest first. */
+  listOutbox(workspaceId: string, query: OutboxQuery): Promise<Page<OutboxEntry>>;
+  /** The earliest `notBefore` of a pending entry (or lease end of a claimed one); null if none. */
+  nextOutboxAt(): Promise<number | null>;
+
+  /** All counters of a workspace (optionally one trigger). */
+  counters(workspaceId: string, triggerId?: string): Promise<{ key: CounterKey; count: number }[]>;
+
+  /** Remembers trigger versions (idempotent by trigger id and version). */
+  saveVersions(versions: readonly TriggerVersionRecord[]): Promise<void>;
+  /** Every version remembered. */
+  versions(): Promise<TriggerVersionRecord[]>;
+
+  exportUser(user: UserRef): Promise<{ state: TriggerState | null; outbox: OutboxEntry[] }>;
+  /** Removes the state and outbox entries of the profile and cancels its timers; counts what was removed. */
+  eraseUser(user: UserRef): Promise<{ states: number; outbox: number; timers: number }>;
+  close(): Promise<void>;
+}
+
+export const userRefKey = (u: UserRef): string => `${u.workspaceId}/${u.profileId}`;
+
+/** Timers carry the user in `partitionKey` as `workspaceId/profileId` (workspace ids have no slash). */
+export function userOfPartitionKey(partitionKey: string): UserRef {
+  const slash = partitionKey.indexOf('/');
+  return { workspaceId: partitionKey.slice(0, slash), profileId: partitionKey.slice(slash + 1) };
+}
