@@ -28,10 +28,11 @@ const allowed: Record<string, string[]> = {
   core: ['core'],
   ports: ['core', 'ports'],
   backends: ['core', 'ports', 'backends'],
+  channels: ['core', 'ports', 'channels'],
   engine: ['core', 'ports', 'engine'],
   config: ['core', 'config'],
   http: ['core', 'ports', 'engine', 'config', 'http'],
-  main: ['core', 'ports', 'engine', 'config', 'http', 'backends'],
+  main: ['core', 'ports', 'engine', 'config', 'http', 'backends', 'channels'],
   cli: ['core', 'config', 'main', 'cli'],
 };
 

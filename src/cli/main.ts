@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `nudge` command. */
 import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { loadTriggers } from '../config/triggers.js';
@@ -52,11 +53,57 @@ program
   .option('-t, --triggers <dir>', 'trigger folder (default: triggers/ beside the config)')
   .action((opts: { config: string; triggers?: string }) => {
     const config = loadConfig(opts.config);
-    const dir = opts.triggers ?? path.join(config.projectDir, 'triggers');
+    const dir = opts.triggers ?? config.triggers.dir;
     const { triggers, issues } = loadTriggers(dir);
     for (const issue of issues) console.error(`${issue.path}: ${issue.message}`);
     console.log(`${opts.config}: valid; ${triggers.length} trigger(s) valid in ${dir}${issues.length ? `, ${issues.length} problem(s)` : ''}`);
     if (issues.length > 0) process.exitCode = 1;
+  });
+
+program
+  .command('apply')
+  .description('Validate the trigger files and apply them to a running server (PUT /api/v1/triggers/{id})')
+  .option('-c, --config <file>', 'project config', './nudge.yaml')
+  .option('-t, --triggers <dir>', 'trigger folder (default: from the config)')
+  .option('-u, --url <url>', 'server address (env NUDGE_URL)', process.env['NUDGE_URL'] ?? `http://127.0.0.1:${process.env['PORT'] ?? 8787}`)
+  .option('-k, --key <key>', 'admin key (env NUDGE_ADMIN_KEY; default: the first in the config)', process.env['NUDGE_ADMIN_KEY'])
+  .option('--prune', 'also delete triggers the server has that the folder does not')
+  .action(async (opts: { config: string; triggers?: string; url: string; key?: string; prune?: boolean }) => {
+    const config = loadConfig(opts.config);
+    const dir = opts.triggers ?? config.triggers.dir;
+    const { triggers, issues } = loadTriggers(dir);
+    for (const issue of issues) console.error(`${issue.path}: ${issue.message}`);
+    if (issues.length > 0) {
+      console.error(`nothing applied: ${issues.length} problem(s) in ${dir}`);
+      process.exitCode = 1;
+      return;
+    }
+    const key = opts.key ?? config.adminKeys[0]!;
+    const call = async (method: string, route: string, body?: string) => {
+      const response = await fetch(new URL(`/api/v1${route}`, opts.url), {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/yaml' }) },
+        body,
+      });
+      const json = (await response.json()) as { message?: string; issues?: { path: string; message: string }[]; version?: string; items?: { id: string }[] };
+      if (!response.ok) {
+        for (const issue of json.issues ?? []) console.error(`${issue.path}: ${issue.message}`);
+        throw new Error(`${method} ${route}: HTTP ${response.status}: ${json.message ?? ''}`);
+      }
+      return json;
+    };
+    for (const t of triggers) {
+      const result = await call('PUT', `/triggers/${encodeURIComponent(t.definition.id)}`, readFileSync(t.file, 'utf8'));
+      console.log(`applied ${t.definition.id} (version ${result.version}) from ${path.relative(process.cwd(), t.file)}`);
+    }
+    if (opts.prune) {
+      const local = new Set(triggers.map((t) => t.definition.id));
+      for (const { id } of (await call('GET', '/triggers')).items ?? []) {
+        if (local.has(id)) continue;
+        await call('DELETE', `/triggers/${encodeURIComponent(id)}`);
+        console.log(`deleted ${id}`);
+      }
+    }
   });
 
 program.parseAsync().catch((error: unknown) => {

@@ -28,6 +28,10 @@ export interface Config {
   storage: { driver: 'sqlite' | 'memory'; file: string; synchronous: 'full' | 'normal'; cacheMiB: number; writerThread: boolean };
   ingest: EventLimits & { maxBatchBytes: number; dedupWindowMs: number; dedupMaxEntries: number };
   profiles: ProfileOptions & { cacheMaxProfiles: number; checkpointIntervalMs: number };
+  triggers: { dir: string; watch: boolean };
+  /** Provider per channel name. */
+  channels: Record<string, { webhook: { url: string; headers: Record<string, string>; timeoutMs: number } }>;
+  delivery: { maxAttempts: number; backoffMs: number };
 }
 
 const validate = new Ajv({ allErrors: true, useDefaults: false }).compile<ConfigFile>(ConfigSchema);
@@ -99,6 +103,17 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       cacheMaxProfiles: c.profiles?.cacheMaxProfiles ?? 100_000,
       checkpointIntervalMs: ms(c.profiles?.checkpointInterval, 5000),
     },
+    triggers: {
+      dir: path.resolve(path.dirname(path.resolve(file)), c.triggers?.dir ?? 'triggers'),
+      watch: c.triggers?.watch ?? true,
+    },
+    channels: Object.fromEntries(
+      Object.entries(c.channels ?? {}).map(([name, p]) => [
+        name,
+        { webhook: { url: p.webhook.url, headers: p.webhook.headers ?? {}, timeoutMs: ms(p.webhook.timeout, 10_000) } },
+      ]),
+    ),
+    delivery: { maxAttempts: c.delivery?.maxAttempts ?? 5, backoffMs: ms(c.delivery?.backoff, 1000) },
   };
 }
 

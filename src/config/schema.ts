@@ -66,6 +66,43 @@ export const ConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    triggers: Type.Optional(
+      Type.Object(
+        {
+          dir: Type.Optional(Type.String({ description: 'Folder of trigger files, relative to this file. Default triggers.' })),
+          watch: Type.Optional(Type.Boolean({ description: 'Apply changed trigger files without a restart. Default true.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    channels: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[a-z][a-z0-9_]*$' }),
+        Type.Object(
+          {
+            webhook: Type.Object(
+              {
+                url: Type.String({ pattern: '^https?://', description: 'Where each message is POSTed as JSON.' }),
+                headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Extra request headers.' })),
+                timeout: Type.Optional(Duration('How long to wait for an answer.', '10s')),
+              },
+              { additionalProperties: false },
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        { description: 'Provider of each channel (in_app, push, email, sms, webhook). A channel without one cannot deliver: its fallbacks are tried.' },
+      ),
+    ),
+    delivery: Type.Optional(
+      Type.Object(
+        {
+          maxAttempts: Type.Optional(Type.Integer({ minimum: 1, description: 'Attempts on one channel before its fallbacks. Default 5.' })),
+          backoff: Type.Optional(Duration('First retry delay, doubled on each attempt.', '1s')),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

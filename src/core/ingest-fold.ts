@@ -32,6 +32,11 @@ export interface ChangeSet {
   identities: IdentityLink[];
   /** Applied before `profiles`: moves the source's events and identities, deletes the source. */
   merges: ProfileMerge[];
+  /**
+   * For each of `events`, the profile as it was right after that event (what a trigger condition
+   * sees). Not stored: the folded `profiles` are. Shared with `profiles` where nothing came later.
+   */
+  profileAfter?: Profile[];
 }
 
 export const userKey = (userId: string): string => `u:${userId}`;
@@ -61,6 +66,9 @@ export function foldEvents(input: FoldInput, options: ProfileOptions): ChangeSet
   const drafts = new Map<string, Profile>();
   const deleted = new Set<string>();
   const changes: ChangeSet = { events: [], profiles: [], identities: [], merges: [] };
+  const after: (Profile | undefined)[] = [];
+  /** Per profile, the index of its latest event in this batch, whose snapshot is not yet taken. */
+  const latest = new Map<string, number>();
 
   const resolve = (key: string): string | undefined => links.get(key) ?? input.identities.get(key);
   const link = (key: string, profileId: string): void => {
@@ -140,10 +148,17 @@ export function foldEvents(input: FoldInput, options: ProfileOptions): ChangeSet
       }
     }
 
+    // A profile's earlier event in this batch gets a snapshot before the profile changes again;
+    // the last event of each profile shares the final draft, so a lone event costs no copy.
+    const previous = latest.get(profile.profileId);
+    if (previous !== undefined && after[previous] === undefined) after[previous] = structuredClone(profile);
     applyEvent(profile, event, options);
+    latest.set(profile.profileId, changes.events.length);
     changes.events.push({ ...event, profileId: profile.profileId });
+    after.push(undefined);
   }
 
   changes.profiles = [...drafts.values()];
+  changes.profileAfter = changes.events.map((e, i) => after[i] ?? drafts.get(e.profileId)!);
   return changes;
 }

@@ -53,6 +53,8 @@ export interface CommitStats {
   durationMs: number;
   /** The store's append alone. */
   storeMs: number;
+  /** Log position of the group's newest event (its events have the positions just before it). */
+  position: number;
 }
 
 export type CommitListener = (changes: ChangeSet, stats: CommitStats) => void;
@@ -141,6 +143,11 @@ export class IngestPipeline {
   /** The live profile of a user id, anonymous id or profile id, including unwritten changes. */
   profile(workspaceId: string, id: string): Promise<Profile | null> {
     return this.exclusive(() => this.cache.find(workspaceId, id));
+  }
+
+  /** Profiles by profile id, as of every event accepted so far. */
+  profilesByIds(workspaceId: string, profileIds: readonly string[]): Promise<Map<string, Profile>> {
+    return this.exclusive(() => this.cache.byIds(workspaceId, profileIds));
   }
 
   /** A profile's identity keys (`u:…`, `a:…`), including links not yet written. */
@@ -248,7 +255,7 @@ export class IngestPipeline {
       if (!list) byWorkspace.set(e.workspaceId, (list = []));
       list.push(e);
     }
-    const changes: ChangeSet = { events: [], profiles: [], identities: [], merges: [] };
+    const changes: ChangeSet = { events: [], profiles: [], identities: [], merges: [], profileAfter: [] };
     for (const [workspaceId, list] of byWorkspace) {
       const { identities, profiles } = await this.cache.load(workspaceId, list.flatMap(identityKeysOf));
       const part = foldEvents({ workspaceId, events: list, identities, profiles }, this.options.profile);
@@ -257,6 +264,7 @@ export class IngestPipeline {
       changes.profiles.push(...part.profiles);
       changes.identities.push(...part.identities);
       changes.merges.push(...part.merges);
+      changes.profileAfter!.push(...part.profileAfter!);
     }
     return changes;
   }
@@ -291,7 +299,7 @@ export class IngestPipeline {
     const done = (): void => {
       group.forEach((s, i) => s.resolve(admitted.results[i]!));
       const now = performance.now();
-      const stats = { events: changes.events.length, requests: group.length, durationMs: now - started, storeMs: now - appending };
+      const stats = { events: changes.events.length, requests: group.length, durationMs: now - started, storeMs: now - appending, position: this.position };
       for (const listener of this.listeners) {
         try {
           listener(changes, stats);

@@ -78,6 +78,20 @@ export class ProfileCache {
     return (await this.store.profiles.getProfiles(workspaceId, [profileId])).get(profileId) ?? null;
   }
 
+  /** Profiles by their ids (not user ids), checkpointed or not; merged-away and unknown ones are absent. */
+  async byIds(workspaceId: string, profileIds: readonly string[]): Promise<Map<string, Profile>> {
+    const found = new Map<string, Profile>();
+    const missing: string[] = [];
+    for (const id of profileIds) {
+      if (this.mergedInto.has(cacheKey(workspaceId, id))) continue;
+      const cached = this.profiles.get(cacheKey(workspaceId, id));
+      if (cached) found.set(id, cached);
+      else missing.push(id);
+    }
+    if (missing.length > 0) for (const [id, p] of await this.store.profiles.getProfiles(workspaceId, missing)) found.set(id, p);
+    return found;
+  }
+
   /**
    * The identity keys of a profile, checkpointed or not: the stored links of the profile and of
    * the profiles merged into it since the checkpoint, corrected by the links not yet written.

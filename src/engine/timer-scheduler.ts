@@ -98,17 +98,35 @@ export class TimerScheduler {
   async schedule(timers: readonly Timer[]): Promise<void> {
     for (const t of timers) this.drop(t.id);
     await this.store.schedule(timers);
-    for (const t of timers) {
-      if (t.dueAt <= this.horizonEnd) this.dirty++;
-      else this.refillAt = Math.min(this.refillAt, t.dueAt - this.lookaheadMs);
-    }
-    if (!this.stopped) void this.kick();
+    this.scheduled(timers);
   }
 
   /** Cancels timers; none of them fires after this is called. Returns how many existed. */
   async cancel(ids: readonly string[]): Promise<number> {
     for (const id of ids) this.drop(id);
     return this.store.cancel(ids);
+  }
+
+  /**
+   * Tells the scheduler about timers another writer (the engine's commit) stored in its store, so
+   * that they fire at their time. Timers replaced by these are dropped from memory.
+   */
+  scheduled(timers: readonly Timer[]): void {
+    for (const t of timers) {
+      this.drop(t.id);
+      if (t.dueAt <= this.horizonEnd) this.dirty++;
+      else this.refillAt = Math.min(this.refillAt, t.dueAt - this.lookaheadMs);
+    }
+    if (!this.stopped && timers.length > 0) void this.kick();
+  }
+
+  /**
+   * Tells the scheduler that timers were cancelled in its store by another writer. A fire already
+   * handed to `onFire` cannot be taken back: the receiver must ignore fires it no longer expects
+   * (the trigger engine does, by run and step).
+   */
+  cancelled(ids: readonly string[]): void {
+    for (const id of ids) this.drop(id);
   }
 
   stats(): TimerSchedulerStats {
@@ -202,20 +220,34 @@ export class TimerScheduler {
     }
   }
 
+  /**
+   * Hands every due timer to `onFire` in due order without waiting for one before the next, so a
+   * receiver may record a whole batch of fires in one transaction; then completes those recorded.
+   */
   private async fire(due: readonly ClaimedTimer[]): Promise<void> {
-    const done: ClaimedTimer[] = [];
+    const handed: { timer: ClaimedTimer; latenessMs: number; result: Promise<void> }[] = [];
     for (const [i, timer] of due.entries()) {
       if (this.live.get(timer.id) !== timer) continue; // cancelled or replaced before its time
       const firedAt = this.clock.now();
       if (firedAt < timer.dueAt) {
-        // The clock went backwards while an earlier timer fired: the rest wait for their time.
+        // The clock went backwards: the rest wait for their time.
         for (const later of due.slice(i)) this.heap.push(later);
         break;
       }
       this.live.delete(timer.id);
       const latenessMs = Math.max(0, firedAt - timer.dueAt);
+      let result: Promise<void>;
       try {
-        await this.options.onFire({ timer, firedAt, latenessMs });
+        result = Promise.resolve(this.options.onFire({ timer, firedAt, latenessMs }));
+      } catch (error) {
+        result = Promise.reject(error);
+      }
+      handed.push({ timer, latenessMs, result });
+    }
+    const done: ClaimedTimer[] = [];
+    for (const { timer, latenessMs, result } of handed) {
+      try {
+        await result;
         done.push(timer);
         this.stats_.fired++;
         this.stats_.maxLatenessMs = Math.max(this.stats_.maxLatenessMs, latenessMs);

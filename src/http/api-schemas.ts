@@ -115,7 +115,14 @@ export const WorkspaceBody = Type.Object({
   profiles: Type.Integer(),
 });
 
-export const ErasureBody = Type.Object({ profiles: Type.Integer(), identities: Type.Integer(), events: Type.Integer() });
+export const ErasureBody = Type.Object({
+  profiles: Type.Integer(),
+  identities: Type.Integer(),
+  events: Type.Integer(),
+  triggerStates: Type.Integer(),
+  messages: Type.Integer({ description: 'Outbox entries.' }),
+  timers: Type.Integer({ description: 'Pending trigger steps.' }),
+});
 
 export type EventsQuery = Static<typeof EventsQuery>;
 export type UsersQuery = Static<typeof UsersQuery>;

@@ -6,6 +6,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Profile } from '../core/profile.js';
 import type { IngestPipeline } from '../engine/ingest-pipeline.js';
+import type { TriggerEngine } from '../engine/trigger-engine.js';
+import type { EngineStore } from '../ports/engine-store.js';
 import type { Store } from '../ports/store.js';
 import {
   ErasureBody,
@@ -23,11 +25,14 @@ import {
 import type { KeyRing } from './auth.js';
 import { HttpError } from './errors.js';
 import { presentEvent, presentProfile } from './present.js';
+import { presentOutbox } from './trigger-routes.js';
 
 export interface ManagementDeps {
   store: Store;
   keys: KeyRing;
   pipeline: IngestPipeline;
+  engine: TriggerEngine;
+  engineStore: EngineStore;
 }
 
 const errors = { 400: Type.Ref(ErrorBody), 401: Type.Ref(ErrorBody), 404: Type.Ref(ErrorBody) };
@@ -89,14 +94,29 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
       tags: ['privacy'],
       params: UserParams,
       querystring: WorkspaceQuery,
-      response: { 200: Type.Object({ profile: Type.Ref(ProfileBody), events: Type.Array(Type.Ref(EventBody)) }), ...errors },
+      response: {
+        200: Type.Object({
+          profile: Type.Ref(ProfileBody),
+          events: Type.Array(Type.Ref(EventBody)),
+          triggerState: Type.Unknown({ description: 'Runs in flight and what the engine remembers of the user.' }),
+          messages: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+        }),
+        ...errors,
+      },
     },
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const profile = await findProfile(w.id, request.params.userId);
     const data = await deps.pipeline.readCheckpointed(() => store.exportUser(w.id, profile.profileId));
     if (!data) throw new HttpError(404, 'not_found', `userId: no user "${request.params.userId}"`);
-    return { profile: presentProfile(data.profile, data.identities), events: data.events.map(presentEvent) };
+    await deps.engine.idle();
+    const engineData = await deps.engineStore.exportUser({ workspaceId: w.id, profileId: profile.profileId });
+    return {
+      profile: presentProfile(data.profile, data.identities),
+      events: data.events.map(presentEvent),
+      triggerState: engineData.state,
+      messages: engineData.outbox.map(presentOutbox),
+    };
   });
 
   app.delete<{ Params: UserParams; Querystring: WorkspaceQuery }>('/users/:userId', {
@@ -110,7 +130,12 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const profile = await findProfile(w.id, request.params.userId);
-    return deps.pipeline.eraseUser(w.id, profile.profileId);
+    const erased = await deps.pipeline.eraseUser(w.id, profile.profileId);
+    const user = { workspaceId: w.id, profileId: profile.profileId };
+    await deps.engine.idle();
+    const engineErased = await deps.engineStore.eraseUser(user);
+    deps.engine.forget(user);
+    return { ...erased, triggerStates: engineErased.states, messages: engineErased.outbox, timers: engineErased.timers };
   });
 
   app.get<{ Querystring: EventsQuery }>('/events', {

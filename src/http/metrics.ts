@@ -32,6 +32,12 @@ export class Metrics {
     buckets: [1, 10, 100, 500, 1000, 2000, 5000, 10000, 50000],
     registers: [this.registry],
   });
+  readonly timerLateness = new Histogram({
+    name: 'nudge_timer_lateness_seconds',
+    help: 'How late each timer fired (fire time minus due time); timers due while the server was down count too.',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 10, 60, 3600],
+    registers: [this.registry],
+  });
   readonly up = new Gauge({ name: 'nudge_up', help: '1 while the server accepts events.', registers: [this.registry] });
 
   constructor() {

@@ -2,18 +2,27 @@
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/config.js';
+import type { TriggerFiles } from '../config/trigger-files.js';
 import type { IngestPipeline } from '../engine/ingest-pipeline.js';
+import type { TriggerEngine } from '../engine/trigger-engine.js';
+import type { TriggerRegistry } from '../engine/trigger-registry.js';
+import type { EngineStore } from '../ports/engine-store.js';
 import type { Store } from '../ports/store.js';
 import { KeyRing } from './auth.js';
 import { installErrorHandler } from './errors.js';
 import { ingestRoutes } from './ingest-routes.js';
 import { managementRoutes } from './management-routes.js';
 import type { Metrics } from './metrics.js';
+import { triggerRoutes } from './trigger-routes.js';
 
 export interface ServerDeps {
   config: Config;
   store: Store;
   pipeline: IngestPipeline;
+  engine: TriggerEngine;
+  engineStore: EngineStore;
+  registry: TriggerRegistry;
+  files: TriggerFiles;
   metrics: Metrics;
   now: () => number;
   logger?: FastifyServerOptions['logger'];
@@ -31,7 +40,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       info: {
         title: 'Nudge management API',
         version: '1',
-        description: 'Profiles, events and privacy requests. Authenticate with `Authorization: Bearer <admin key>` from nudge.yaml.',
+        description: 'Profiles, events, triggers, messages and privacy requests. Authenticate with `Authorization: Bearer <admin key>` from nudge.yaml.',
       },
       components: { securitySchemes: { adminKey: { type: 'http', scheme: 'bearer' } } },
       security: [{ adminKey: [] }],
@@ -43,7 +52,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   await app.register(
     (scope, _opts, done) => {
-      managementRoutes(scope, { store: deps.store, keys, pipeline: deps.pipeline }).then(() => done(), done);
+      managementRoutes(scope, { store: deps.store, keys, pipeline: deps.pipeline, engine: deps.engine, engineStore: deps.engineStore }).then(() => done(), done);
+    },
+    { prefix: '/api/v1' },
+  );
+  await app.register(
+    (scope, _opts, done) => {
+      triggerRoutes(scope, { keys, pipeline: deps.pipeline, engine: deps.engine, engineStore: deps.engineStore, registry: deps.registry, files: deps.files }).then(() => done(), done);
     },
     { prefix: '/api/v1' },
   );

@@ -133,6 +133,13 @@ export interface EngineStore {
   /** Every version remembered. */
   versions(): Promise<TriggerVersionRecord[]>;
 
+  /**
+   * Makes every claim, of timers and of outbox entries, pending again at once. Called at start by
+   * a process that is the store's only user (`sharedWriters` false): whoever held them is gone, so
+   * their steps and messages need not wait for the leases to run out.
+   */
+  releaseAllClaims(): Promise<{ timers: number; outbox: number }>;
+
   exportUser(user: UserRef): Promise<{ state: TriggerState | null; outbox: OutboxEntry[] }>;
   /** Removes the state and outbox entries of the profile and cancels its timers; counts what was removed. */
   eraseUser(user: UserRef): Promise<{ states: number; outbox: number; timers: number }>;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseConfig, type Config } from '../../src/config/config.js';
 import { createNudge, type Nudge } from '../../src/main.js';
 import type { Clock } from '../../src/ports/clock.js';
+import type { Wakeup } from '../../src/ports/wakeup.js';
 
 export const writeKey = 'test-write-key';
 export const adminKey = 'test-admin-key';
@@ -36,9 +37,11 @@ export interface RunningNudge extends Nudge {
   stop(): Promise<void>;
 }
 
-export async function startNudge(options: { config?: Config; clock?: Clock; dataDir?: string } = {}): Promise<RunningNudge> {
+export async function startNudge(
+  options: { config?: Config; clock?: Clock; wakeups?: { timers: Wakeup; outbox: Wakeup }; dataDir?: string } = {},
+): Promise<RunningNudge> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'nudge-test-'));
-  const nudge = await createNudge({ config: options.config ?? testConfig(), dataDir, clock: options.clock });
+  const nudge = await createNudge({ config: options.config ?? testConfig(), dataDir, clock: options.clock, wakeups: options.wakeups });
   const url = await nudge.listen(0);
   return {
     ...nudge,

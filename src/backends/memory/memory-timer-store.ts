@@ -73,6 +73,13 @@ export class MemoryTimerStore implements TimerStore {
     return n;
   }
 
+  /** Makes every claimed timer pending again (see `EngineStore.releaseAllClaims`). */
+  async releaseAll(): Promise<number> {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.claimedUntil !== null) (e.claimedUntil = null), n++;
+    return n;
+  }
+
   async nextDueAt(): Promise<number | null> {
     let next: number | null = null;
     for (const e of this.entries.values()) {

@@ -7,6 +7,9 @@
  * reused version, so a late `complete` of the old version cannot delete the new one.
  * Pending timers are found through a partial index on `(due_at, id)`, expired claims through one
  * on `claimed_until`; every batch is one transaction (one fsync with `synchronous: full`).
+ *
+ * `SqliteTimerStore.onDatabase` puts the timers into a database another store opened, so that
+ * store can schedule, cancel and complete timers in its own transactions (the `*Sync` methods).
  */
 import Database from 'better-sqlite3';
 import {
@@ -26,6 +29,11 @@ export interface SqliteTimerStoreOptions {
   synchronous?: 'full' | 'normal';
   /** Page cache in MiB. Default 16. */
   cacheMiB?: number;
+}
+
+/** A database opened, configured and closed by another store (see `onDatabase`). */
+export interface SharedDatabase {
+  database: Database.Database;
 }
 
 /** Upgrades of the timer tables; the version applied is kept in `timer_meta`, apart from the event store's. */
@@ -60,24 +68,32 @@ const byDue = (a: TimerRow, b: TimerRow): number => a.due_at - b.due_at || (a.id
 export class SqliteTimerStore implements TimerStore {
   readonly capabilities = { durable: true };
   private readonly db: Database.Database;
+  /** False on a shared database: its owner closes it, once. */
+  private readonly ownsDatabase: boolean;
   private readonly stmt;
   private readonly scheduleTx: (timers: readonly Timer[]) => void;
   private readonly claimTx: (now: number, limit: number, cutoff: number, leaseMs: number) => ClaimedTimer[];
   private readonly byVersionTx: (claims: readonly TimerVersion[], release: boolean) => number;
   private readonly cancelTx: (ids: readonly string[]) => number;
 
-  constructor(options: SqliteTimerStoreOptions) {
-    const db = new Database(options.path);
+  /**
+   * Timers in the tables of `db`, created if missing. The caller keeps the database: it sets the
+   * pragmas, and `close` here leaves it open.
+   */
+  static onDatabase(db: Database.Database): SqliteTimerStore {
+    return new SqliteTimerStore({ database: db });
+  }
+
+  constructor(options: SqliteTimerStoreOptions | SharedDatabase) {
+    this.ownsDatabase = !('database' in options);
+    const db = 'database' in options ? options.database : open(options);
     this.db = db;
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    db.pragma(`cache_size = -${(options.cacheMiB ?? 16) * 1024}`);
-    db.pragma('busy_timeout = 5000');
     migrate(db);
 
     const s = {
       upsert: db.prepare('INSERT OR REPLACE INTO timers (id, partition_key, due_at, payload) VALUES (?, ?, ?, ?)'),
       cancel: db.prepare('DELETE FROM timers WHERE id = ?'),
+      cancelPartition: db.prepare('DELETE FROM timers WHERE partition_key = ?'),
       pendingDue: db.prepare(`SELECT ${columns} FROM timers WHERE claimed_until IS NULL AND due_at <= ? ORDER BY due_at, id LIMIT ?`),
       expiredClaims: db.prepare(`SELECT ${columns} FROM timers WHERE claimed_until IS NOT NULL AND claimed_until <= ? ORDER BY due_at, id LIMIT ?`),
       claim: db.prepare('UPDATE timers SET claimed_until = ?, attempts = attempts + 1 WHERE version = ?'),
@@ -114,12 +130,11 @@ export class SqliteTimerStore implements TimerStore {
   }
 
   async schedule(timers: readonly Timer[]): Promise<void> {
-    assertTimers(timers);
-    if (timers.length > 0) this.scheduleTx(timers);
+    this.scheduleSync(timers);
   }
 
   async cancel(ids: readonly string[]): Promise<number> {
-    return ids.length > 0 ? this.cancelTx(ids) : 0;
+    return this.cancelSync(ids);
   }
 
   async claimDue(now: number, limit: number, options: ClaimOptions = {}): Promise<ClaimedTimer[]> {
@@ -128,7 +143,7 @@ export class SqliteTimerStore implements TimerStore {
   }
 
   async complete(claims: readonly TimerVersion[]): Promise<number> {
-    return claims.length > 0 ? this.byVersionTx(claims, false) : 0;
+    return this.completeSync(claims);
   }
 
   async release(claims: readonly TimerVersion[]): Promise<number> {
@@ -147,8 +162,38 @@ export class SqliteTimerStore implements TimerStore {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (this.ownsDatabase && this.db.open) this.db.close();
   }
+
+  // Synchronous forms, for a store sharing the database: called inside its transaction they
+  // become part of it (better-sqlite3 nests them as savepoints), so they commit or roll back with it.
+
+  scheduleSync(timers: readonly Timer[]): void {
+    assertTimers(timers);
+    if (timers.length > 0) this.scheduleTx(timers);
+  }
+
+  cancelSync(ids: readonly string[]): number {
+    return ids.length > 0 ? this.cancelTx(ids) : 0;
+  }
+
+  completeSync(claims: readonly TimerVersion[]): number {
+    return claims.length > 0 ? this.byVersionTx(claims, false) : 0;
+  }
+
+  /** Deletes every timer of a partition (a user being erased); a scan, as erasures are rare. */
+  cancelPartitionSync(partitionKey: string): number {
+    return this.stmt.cancelPartition.run(partitionKey).changes;
+  }
+}
+
+function open(options: SqliteTimerStoreOptions): Database.Database {
+  const db = new Database(options.path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+  db.pragma(`cache_size = -${(options.cacheMiB ?? 16) * 1024}`);
+  db.pragma('busy_timeout = 5000');
+  return db;
 }
 
 function migrate(db: Database.Database): void {

@@ -2,7 +2,7 @@
  * The triggers the engine runs: the current version of each, indexed by entry event, plus every
  * older version a run in flight still uses. Immutable; loading new definitions builds a new one.
  */
-import type { TriggerProgram } from './program.js';
+import { defaultLookbackMs, type TriggerProgram } from './program.js';
 
 export interface Catalog {
   /** Current, enabled triggers whose entry is this event name (see `matchName`). */
@@ -14,7 +14,10 @@ export interface Catalog {
   readonly triggers: readonly TriggerProgram[];
   /** Event names some run may wait for, exit on or convert on: only these are remembered for lookback. */
   readonly watchedNames: ReadonlySet<string>;
-  /** The longest lookback of any wait_for. */
+  /**
+   * How long recent watched events are kept: the longest lookback of any wait_for, and at least the
+   * default lookback, so an exit event that overtook its entry event is still seen (transition.ts, 3.).
+   */
   readonly maxLookbackMs: number;
 }
 
@@ -24,7 +27,7 @@ export function buildCatalog(current: readonly TriggerProgram[], retained: reado
   const byVersion = new Map<string, TriggerProgram>();
   const byId = new Map<string, TriggerProgram>();
   const watched = new Set<string>();
-  let maxLookbackMs = 0;
+  let maxLookbackMs = defaultLookbackMs;
   for (const p of [...retained, ...current]) {
     byVersion.set(`${p.id}@${p.version}`, p);
     for (const m of p.exitOn) watched.add(m.event);

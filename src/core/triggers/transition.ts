@@ -123,7 +123,11 @@ class Transition {
 
     for (const run of Object.values(this.state.runs)) {
       const program = this.programOf(run);
-      if (!program) continue;
+      // Its version is gone (it no longer compiles): the run ends rather than block the trigger.
+      if (!program) {
+        this.end(run, at, 'step_removed');
+        continue;
+      }
       if (program.goal && !run.goalReached && matches(program.goal, name, event, user, now) && inWindow(event.timestamp, run.startedAt, run.startedAt + program.goal.withinMs)) {
         run.goalReached = true;
         this.record({ kind: RecordKind.goal, triggerId: run.triggerId, runId: run.id, version: run.version, at, ...variantOf(run.variants) });
@@ -168,7 +172,7 @@ class Transition {
     // A timer of a run that has ended or moved on (its cancel raced the fire) does nothing.
     if (!run || run.id !== payload.r || run.waiting?.node !== payload.n) return;
     const program = this.programOf(run);
-    if (!program) return;
+    if (!program) return this.end(run, dueAt, 'step_removed');
     const node = program.nodes.get(payload.n);
     run.waiting = null;
     if (!node) return this.end(run, dueAt, 'step_removed');

@@ -1,0 +1,355 @@
+/**
+ * The trigger engine's loop: inputs in (committed events, timer fires, delivery outcomes), the pure
+ * `transition` of the core over each, and one atomic commit of what it decided.
+ *
+ *   input -> queue -> flush: load states -> transition, per input, in order -> EngineStore.commit
+ *         (states + outbox + counters + timers + log position, one transaction) -> scheduler, dispatcher
+ *
+ * Inputs are queued and handled in groups, one group at a time: one user's inputs are handled one
+ * by one in the order they came, and a group of many users costs one transaction. Because the
+ * state that says "sent" and the outbox entry are committed together, and a fired timer's version
+ * is completed in the same commit, a crash never loses or repeats a send: the inputs of a commit
+ * that did not happen come again (events from the log after the engine's position, timers after
+ * their lease).
+ *
+ * After a crash, events logged but not yet applied are read back from the log at start and
+ * applied with the profile as rebuilt by then (not as it was right after each event: a condition
+ * on a count may see a higher count for those few events).
+ */
+import type { ChangeSet } from '../core/ingest-fold.js';
+import type { NudgeEvent } from '../core/event.js';
+import type { Profile } from '../core/profile.js';
+import type { Catalog } from '../core/triggers/catalog.js';
+import type { OutboundMessage, TriggerState } from '../core/triggers/state.js';
+import { transition, type EngineInput } from '../core/triggers/transition.js';
+import type { Clock } from '../ports/clock.js';
+import { userOfPartitionKey, userRefKey, type CounterKey, type EngineCommit, type EngineStore, type UserRef } from '../ports/engine-store.js';
+import type { EventLog } from '../ports/event-log.js';
+import type { Timer, TimerVersion } from '../ports/timer-store.js';
+import type { TimerFiring } from './timer-scheduler.js';
+
+export interface TriggerEngineOptions {
+  store: EngineStore;
+  clock: Clock;
+  catalog: Catalog;
+  /** Current profiles by id, for timer inputs (conditions at a later step see the user as they are now). */
+  profiles: (workspaceId: string, profileIds: readonly string[]) => Promise<Map<string, Profile>>;
+  /** Told about timers the engine committed or cancelled, so they fire (or not) on time. */
+  timers?: { scheduled(timers: readonly Timer[]): void; cancelled(ids: readonly string[]): void };
+  /** Told after a commit that added outbox entries. */
+  onSends?: (count: number) => void;
+  onError?: (error: unknown) => void;
+  /** Most user states kept in memory. Default 100,000. */
+  cacheMaxStates?: number;
+  /** Most inputs handled in one commit. Default 5,000. */
+  maxGroup?: number;
+}
+
+interface QueuedInput {
+  user: UserRef;
+  input: PendingInput;
+  done: () => void;
+  failed: (error: unknown) => void;
+}
+
+type PendingInput =
+  | { type: 'event'; event: NudgeEvent; user: Profile | null; position: number }
+  | { type: 'timer'; timer: TimerVersion; payload: string; dueAt: number }
+  | { type: 'merge'; fromProfileId: string }
+  | Extract<EngineInput, { type: 'delivery' }>;
+
+export interface TriggerEngineStats {
+  inputs: number;
+  commits: number;
+  sends: number;
+  queued: number;
+}
+
+const retryAfterErrorMs = 1000;
+const replayChunk = 5000;
+
+export class TriggerEngine {
+  private catalog: Catalog;
+  private queue: QueuedInput[] = [];
+  private running: Promise<void> | null = null;
+  private readonly states = new Map<string, TriggerState | null>();
+  private readonly cacheMax: number;
+  private readonly maxGroup: number;
+  private position = 0;
+  private closed = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly stats_ = { inputs: 0, commits: 0, sends: 0 };
+
+  constructor(private readonly options: TriggerEngineOptions) {
+    this.catalog = options.catalog;
+    this.cacheMax = options.cacheMaxStates ?? 100_000;
+    this.maxGroup = options.maxGroup ?? 5000;
+  }
+
+  /**
+   * Applies the events the log holds beyond the engine's position (those a crash left unapplied).
+   * Call once, after the ingest pipeline has started and before new events arrive.
+   */
+  async start(log: EventLog): Promise<{ caughtUp: number }> {
+    this.position = await this.options.store.position();
+    let caughtUp = 0;
+    for (;;) {
+      const logged = await log.readAfter(this.position, replayChunk);
+      if (logged.length === 0) return { caughtUp };
+      const byWorkspace = new Map<string, string[]>();
+      for (const { event } of logged) {
+        const list = byWorkspace.get(event.workspaceId) ?? [];
+        list.push(event.profileId);
+        byWorkspace.set(event.workspaceId, list);
+      }
+      const profiles = new Map<string, Profile>();
+      for (const [workspaceId, ids] of byWorkspace) {
+        for (const [id, p] of await this.options.profiles(workspaceId, ids)) profiles.set(userRefKey({ workspaceId, profileId: id }), p);
+      }
+      await Promise.all(
+        logged.map(({ position, event }) =>
+          this.enqueue({ workspaceId: event.workspaceId, profileId: event.profileId }, { type: 'event', event, user: profiles.get(userRefKey(event)) ?? null, position }),
+        ),
+      );
+      caughtUp += logged.length;
+    }
+  }
+
+  /** The triggers to run from now on; runs in flight stay on their version (keep it in `retained`). */
+  setCatalog(catalog: Catalog): void {
+    this.catalog = catalog;
+  }
+
+  /** Feeds a committed ingest group: merges first (runs move with the profile), then its events in order. */
+  applyCommitted(changes: ChangeSet, position: number): Promise<void> {
+    const inputs: Promise<void>[] = [];
+    for (const m of changes.merges) inputs.push(this.enqueue({ workspaceId: m.workspaceId, profileId: m.to }, { type: 'merge', fromProfileId: m.from }));
+    const first = position - changes.events.length + 1;
+    changes.events.forEach((event, i) => {
+      const user = changes.profileAfter?.[i] ?? null;
+      inputs.push(this.enqueue({ workspaceId: event.workspaceId, profileId: event.profileId }, { type: 'event', event, user, position: first + i }));
+    });
+    return Promise.all(inputs).then(() => undefined);
+  }
+
+  /** A due timer (from the scheduler); resolves when its effect is committed. */
+  fire(firing: TimerFiring): Promise<void> {
+    const { timer } = firing;
+    return this.enqueue(userOfPartitionKey(timer.partitionKey), {
+      type: 'timer',
+      timer: { id: timer.id, version: timer.version },
+      payload: timer.payload,
+      dueAt: timer.dueAt,
+    });
+  }
+
+  /** What became of a message (from the dispatcher). */
+  delivered(workspaceId: string, message: OutboundMessage, outcome: string, at: number): Promise<void> {
+    return this.enqueue(
+      { workspaceId, profileId: message.profileId },
+      { type: 'delivery', triggerId: message.triggerId, runId: message.runId, stepId: message.stepId, outcome, at },
+    );
+  }
+
+  /** A user's trigger state, as committed (for the API). */
+  async stateOf(user: UserRef): Promise<TriggerState | null> {
+    await this.idle();
+    const key = userRefKey(user);
+    if (this.states.has(key)) return this.states.get(key) ?? null;
+    return (await this.options.store.loadStates([user])).get(key) ?? null;
+  }
+
+  /** Forgets a user's cached state (after the store erased it). */
+  forget(user: UserRef): void {
+    this.states.delete(userRefKey(user));
+  }
+
+  stats(): TriggerEngineStats {
+    return { ...this.stats_, queued: this.queue.length };
+  }
+
+  /** Resolves when every queued input is committed. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  private enqueue(user: UserRef, input: PendingInput): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the trigger engine is closed'));
+    return new Promise((done, failed) => {
+      this.queue.push({ user, input, done, failed });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.running || this.retryTimer) return;
+    this.running = (async () => {
+      while (this.queue.length > 0 && !this.retryTimer) await this.flush(this.queue.splice(0, this.maxGroup));
+      this.running = null;
+    })();
+  }
+
+  private async flush(group: QueuedInput[]): Promise<void> {
+    const touched = new Map<string, UserRef>();
+    try {
+      await this.loadStates(group, touched);
+      const profiles = await this.timerProfiles(group);
+      const commit = this.decide(group, profiles, touched);
+      await this.options.store.commit(commit);
+      this.stats_.commits++;
+      this.stats_.inputs += group.length;
+      this.stats_.sends += commit.sends.length;
+      if (commit.position !== undefined) this.position = commit.position;
+      this.evict();
+      this.options.timers?.cancelled(commit.cancel);
+      this.options.timers?.scheduled(commit.schedule);
+      if (commit.sends.length > 0) this.options.onSends?.(commit.sends.length);
+      for (const q of group) q.done();
+    } catch (error) {
+      // Nothing was committed: forget what the transitions changed in memory and try the same
+      // inputs again a little later, in the same order, ahead of anything that came since.
+      for (const key of touched.keys()) this.states.delete(key);
+      this.queue.unshift(...group);
+      this.options.onError?.(error);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.kick();
+      }, retryAfterErrorMs);
+      this.retryTimer.unref();
+    }
+  }
+
+  private async loadStates(group: readonly QueuedInput[], touched: Map<string, UserRef>): Promise<void> {
+    const missing: UserRef[] = [];
+    const need = (u: UserRef): void => {
+      const key = userRefKey(u);
+      if (touched.has(key)) return;
+      touched.set(key, u);
+      if (!this.states.has(key)) missing.push(u);
+    };
+    for (const q of group) {
+      need(q.user);
+      if (q.input.type === 'merge') need({ workspaceId: q.user.workspaceId, profileId: q.input.fromProfileId });
+    }
+    if (missing.length === 0) return;
+    const loaded = await this.options.store.loadStates(missing);
+    for (const u of missing) {
+      const key = userRefKey(u);
+      this.states.set(key, loaded.get(key) ?? null);
+    }
+  }
+
+  private async timerProfiles(group: readonly QueuedInput[]): Promise<Map<string, Profile>> {
+    const byWorkspace = new Map<string, string[]>();
+    for (const q of group) {
+      if (q.input.type !== 'timer') continue;
+      const list = byWorkspace.get(q.user.workspaceId) ?? [];
+      list.push(q.user.profileId);
+      byWorkspace.set(q.user.workspaceId, list);
+    }
+    const profiles = new Map<string, Profile>();
+    for (const [workspaceId, ids] of byWorkspace) {
+      for (const [id, p] of await this.options.profiles(workspaceId, ids)) profiles.set(userRefKey({ workspaceId, profileId: id }), p);
+    }
+    return profiles;
+  }
+
+  /** Runs the transitions of a group in order and gathers one commit from their effects. */
+  private decide(group: readonly QueuedInput[], profiles: Map<string, Profile>, touched: Map<string, UserRef>): EngineCommit {
+    const now = this.options.clock.now();
+    const timers = new Map<string, Timer | null>(); // last effect per id wins: a schedule, or null for a cancel
+    const sends: EngineCommit['sends'][number][] = [];
+    const counters = new Map<string, { key: CounterKey; count: number }>();
+    const completeTimers: TimerVersion[] = [];
+    let position: number | undefined;
+    const count = (key: CounterKey): void => {
+      const id = `${key.workspaceId}\u0000${key.triggerId}\u0000${key.kind}\u0000${key.stepId}\u0000${key.channel}\u0000${key.variant}`;
+      const c = counters.get(id);
+      if (c) c.count++;
+      else counters.set(id, { key, count: 1 });
+    };
+
+    for (const { user, input } of group) {
+      const key = userRefKey(user);
+      const context = { now, workspaceId: user.workspaceId, profileId: user.profileId, catalog: this.catalog };
+      let engineInput: EngineInput;
+      switch (input.type) {
+        case 'event':
+          engineInput = { type: 'event', event: input.event, user: input.user };
+          position = Math.max(position ?? 0, input.position);
+          if (input.position <= this.position) continue; // applied before the restart
+          break;
+        case 'timer':
+          engineInput = { type: 'timer', timerId: input.timer.id, payload: input.payload, dueAt: input.dueAt, user: profiles.get(key) ?? null };
+          completeTimers.push(input.timer);
+          break;
+        case 'merge': {
+          const fromKey = userRefKey({ workspaceId: user.workspaceId, profileId: input.fromProfileId });
+          const from = this.states.get(fromKey);
+          this.states.set(fromKey, null);
+          if (!from) continue;
+          engineInput = { type: 'merge', fromProfileId: input.fromProfileId, from };
+          break;
+        }
+        case 'delivery':
+          engineInput = input;
+          break;
+      }
+      const result = transition(this.states.get(key) ?? null, engineInput, context);
+      this.states.set(key, result.state);
+      for (const effect of result.effects) {
+        switch (effect.type) {
+          case 'schedule':
+            timers.set(effect.timer.id, { ...effect.timer, partitionKey: key });
+            break;
+          case 'cancel':
+            timers.set(effect.timerId, null);
+            break;
+          case 'send': {
+            const m = effect.message;
+            sends.push({ workspaceId: user.workspaceId, message: m });
+            count({ workspaceId: user.workspaceId, triggerId: m.triggerId, kind: 'sent', stepId: m.stepId, channel: m.channel, variant: variantLabel(m.variants) });
+            break;
+          }
+          case 'record': {
+            const r = effect.record;
+            const variant = r.experiment ? `${r.experiment}=${r.variant}` : (r.variant ?? r.reason ?? '');
+            count({ workspaceId: user.workspaceId, triggerId: r.triggerId, kind: r.kind, stepId: r.stepId ?? '', channel: '', variant });
+            break;
+          }
+        }
+      }
+    }
+
+    const schedule: Timer[] = [];
+    const cancel: string[] = [];
+    for (const [id, t] of timers) {
+      if (t) schedule.push(t);
+      else cancel.push(id);
+    }
+    const states = [...touched].map(([key, u]) => ({ ...u, state: this.states.get(key) ?? null }));
+    return { states, sends, counters: [...counters.values()], schedule, cancel, completeTimers, ...(position === undefined ? {} : { position }) };
+  }
+
+  /** Drops the oldest cached states beyond the limit (all are committed: the store has them). */
+  private evict(): void {
+    let over = this.states.size - this.cacheMax;
+    if (over <= 0) return;
+    for (const key of this.states.keys()) {
+      if (over-- <= 0) break;
+      this.states.delete(key);
+    }
+  }
+}
+
+function variantLabel(variants: Record<string, string>): string {
+  return Object.entries(variants)
+    .map(([e, v]) => `${e}=${v}`)
+    .join(',');
+}

@@ -1,0 +1,33 @@
+/**
+ * A channel provider delivers one message on one channel (webhook, email, push …). Providers are
+ * thin: the dispatcher decides when to call them, retries, and falls back to the next channel.
+ *
+ * Outcomes are returned, not thrown: `delivered`; `retry` for a failure that may pass (a timeout,
+ * a 5xx, a 429), after `retryAfterMs` when the other side said so; `failed` for one that will not
+ * (the address is gone, the request is refused): the dispatcher tries the next fallback channel.
+ * A provider that throws is treated as `retry`.
+ */
+import type { OutboundMessage } from '../core/triggers/state.js';
+
+export interface Delivery {
+  workspaceId: string;
+  message: OutboundMessage;
+  /** The channel being tried: the message's own, or one of its fallbacks. */
+  channel: string;
+  /** Stable per message across retries and restarts; receivers use it to drop repeats. */
+  idempotencyKey: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+}
+
+export type DeliveryOutcome =
+  | { status: 'delivered' }
+  | { status: 'retry'; error: string; retryAfterMs?: number }
+  | { status: 'failed'; error: string };
+
+export interface ChannelProvider {
+  /** What it is, for logs and the API: `webhook`, `smtp` … */
+  readonly kind: string;
+  send(delivery: Delivery): Promise<DeliveryOutcome>;
+  close?(): Promise<void>;
+}

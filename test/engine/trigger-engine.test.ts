@@ -1,0 +1,273 @@
+/**
+ * The trigger engine end to end on a simulated clock: events over real HTTP into a real server
+ * (SQLite), timers and the outbox woken by the test's clock, messages delivered by the webhook
+ * channel to a real HTTP receiver. Time moves only when a test moves it.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { SimulatedClock } from '../../src/ports/clock.js';
+import { ManualWakeup } from '../../src/ports/wakeup.js';
+import { send, startNudge, testConfig, type RunningNudge } from '../support/nudge.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
+
+const t0 = Date.UTC(2026, 5, 1, 12, 0, 0);
+const minute = 60_000;
+const exampleTriggers = path.resolve(import.meta.dirname, '../../examples/shop/triggers');
+
+let receiver: WebhookReceiver;
+before(async () => (receiver = await startWebhookReceiver()));
+after(() => receiver.close());
+
+interface Harness {
+  n: RunningNudge;
+  clock: SimulatedClock;
+  triggersDir: string;
+  dataDir: string;
+  track(userId: string, event: string, properties?: Record<string, unknown>, at?: number): Promise<void>;
+  /** Moves the clock to `t`, stopping at every wake-up asked for on the way, and lets everything settle. */
+  advanceTo(t: number): Promise<void>;
+  settle(): Promise<void>;
+  deliveries(userId?: string): { path: string; template: string; key: string; at: number }[];
+  stop(): Promise<void>;
+}
+
+async function harness(options: { triggers?: Record<string, string>; dataDir?: string; triggersDir?: string; clock?: SimulatedClock; channels?: string } = {}): Promise<Harness> {
+  const triggersDir = options.triggersDir ?? mkdtempSync(path.join(tmpdir(), 'nudge-triggers-'));
+  if (!options.triggersDir) {
+    if (options.triggers) for (const [name, text] of Object.entries(options.triggers)) writeFileSync(path.join(triggersDir, name), text);
+    else cpSync(exampleTriggers, triggersDir, { recursive: true });
+  }
+  const channels =
+    options.channels ??
+    ['in_app', 'push', 'email'].map((c) => `  ${c}:\n    webhook:\n      url: ${receiver.url}/${c}\n`).join('');
+  const config = testConfig(`triggers:\n  dir: ${triggersDir}\n  watch: false\nchannels:\n${channels}delivery:\n  backoff: 1s\n  maxAttempts: 3\n`);
+  const clock = options.clock ?? new SimulatedClock(t0);
+  const timers = new ManualWakeup(clock);
+  const outbox = new ManualWakeup(clock);
+  const n = await startNudge({ config, clock, wakeups: { timers, outbox }, dataDir: options.dataDir });
+  const start = receiver.received.length;
+  let seq = 0;
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 100; i++) {
+      await n.engine.idle();
+      await n.scheduler.idle();
+      await n.dispatcher.idle();
+      await n.engine.idle();
+      const poked = timers.poke() || outbox.poke();
+      if (!poked && n.engine.stats().queued === 0) return;
+    }
+    assert.fail('the engine did not settle');
+  };
+  await settle();
+  return {
+    n,
+    clock,
+    triggersDir,
+    dataDir: n.dataDir,
+    async track(userId, event, properties = {}, at = clock.now()) {
+      const r = await send(n.url, '/v1/track', { userId, event, properties, timestamp: new Date(at).toISOString(), messageId: `${userId}-${event}-${at}-${++seq}` });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      await settle();
+    },
+    async advanceTo(t) {
+      for (;;) {
+        const next = Math.min(timers.pendingAt ?? Infinity, outbox.pendingAt ?? Infinity);
+        if (next > t) break;
+        clock.set(Math.max(clock.now(), next));
+        await settle();
+      }
+      clock.set(t);
+      await settle();
+    },
+    settle,
+    deliveries(userId) {
+      return receiver.received
+        .slice(start)
+        .filter((r) => userId === undefined || r.body.profileId === `u:${userId}`)
+        .map((r) => ({ path: r.path, template: r.body.template, key: r.headers['idempotency-key'] as string, at: r.body.at }));
+    },
+    async stop() {
+      await n.stop();
+      if (!options.triggersDir) rmSync(triggersDir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('abandoned cart, end to end', () => {
+  test('in-app at once, push at 10 minutes, email at 24 hours; the purchase stops what is left', async () => {
+    const h = await harness();
+    try {
+      await h.track('ann', 'cart_updated', { item_count: 2 });
+      await h.track('bob', 'cart_updated', { item_count: 1 });
+      assert.deepEqual(h.deliveries('ann').map((d) => [d.path, d.template]), [['/in_app', 'cart-reminder']]);
+
+      await h.advanceTo(t0 + 10 * minute - 1);
+      assert.equal(h.deliveries('ann').length, 1, 'nothing before the push is due');
+      await h.advanceTo(t0 + 10 * minute);
+      assert.deepEqual(h.deliveries('ann').map((d) => [d.path, d.template, d.at - t0]), [
+        ['/in_app', 'cart-reminder', 0],
+        ['/push', 'cart-push-with-code', 10 * minute],
+      ]);
+
+      await h.track('ann', 'order_completed', { revenue: 30 });
+      await h.advanceTo(t0 + 25 * 60 * minute);
+      assert.deepEqual(h.deliveries('ann').map((d) => d.template), ['cart-reminder', 'cart-push-with-code'], 'no email after the purchase');
+      assert.deepEqual(h.deliveries('bob').map((d) => d.template), ['cart-reminder', 'cart-push-with-code', 'cart-email']);
+      const keys = h.deliveries().map((d) => d.key);
+      assert.equal(new Set(keys).size, keys.length, 'every message has its own idempotency key');
+
+      const report = await h.n.api('/triggers/abandoned-cart');
+      assert.equal(report.status, 200);
+      assert.equal(report.body.report.entered, 2);
+      assert.equal(report.body.report.goals, 1);
+      assert.deepEqual(report.body.report.exited, { exit_on: 1 });
+      assert.equal(report.body.report.completed, 1);
+      assert.deepEqual(
+        report.body.report.sent.map((s: any) => [s.stepId, s.channel, s.count]),
+        [['last-call', 'email', 1], ['nudge-in-app', 'in_app', 2], ['personal-code', 'push', 2]],
+      );
+      const outbox = await h.n.api('/outbox?userId=ann');
+      assert.deepEqual(outbox.body.items.map((m: any) => [m.stepId, m.status, m.deliveredVia]), [
+        ['personal-code', 'delivered', 'push'],
+        ['nudge-in-app', 'delivered', 'in_app'],
+      ]);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('a run waiting when the server stops fires once at the next start, late, without repeating what was sent', async () => {
+    const clock = new SimulatedClock(t0);
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'nudge-restart-'));
+    const triggersDir = mkdtempSync(path.join(tmpdir(), 'nudge-triggers-'));
+    cpSync(exampleTriggers, triggersDir, { recursive: true });
+    try {
+      let h = await harness({ clock, dataDir, triggersDir });
+      await h.track('cara', 'cart_updated', { item_count: 3 });
+      const runs = await h.n.api('/users/cara/runs');
+      assert.deepEqual(runs.body.runs.map((r: any) => [r.triggerId, r.waiting.until]), [['abandoned-cart', new Date(t0 + 10 * minute).toISOString()]]);
+      const before = h.deliveries('cara').length;
+      await h.n.stop();
+
+      clock.set(t0 + 30 * minute); // the push came due while nothing ran
+      h = await harness({ clock, dataDir, triggersDir });
+      await h.settle();
+      const after = receiver.received.filter((r) => r.body.profileId === 'u:cara').map((r) => r.body.template);
+      assert.equal(before, 1);
+      assert.deepEqual(after, ['cart-reminder', 'cart-push-with-code'], 'the push fired once at start; the in-app message was not repeated');
+      const metrics = await (await fetch(`${h.n.url}/metrics`)).text();
+      assert.match(metrics, /nudge_timer_lateness_seconds_bucket\{le="3600"\} 1/, 'its lateness (20 minutes) is recorded');
+      await h.n.stop();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(triggersDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('delivery', () => {
+  test('a push the provider refuses for good falls back to email', async () => {
+    const h = await harness({
+      triggers: {
+        'welcome.yaml': 'id: welcome\nentry: { event: signed_up }\nsteps:\n  - send: push\n    template: hello\n    fallback: [email]\n',
+      },
+    });
+    try {
+      receiver.answer('/push', 410);
+      await h.track('dan', 'signed_up');
+      assert.deepEqual(h.deliveries('dan').map((d) => d.path), ['/push', '/email']);
+      const outbox = await h.n.api('/outbox?userId=dan');
+      assert.equal(outbox.body.items[0].status, 'delivered');
+      assert.equal(outbox.body.items[0].deliveredVia, 'email');
+    } finally {
+      receiver.answer('/push', 200);
+      await h.stop();
+    }
+  });
+
+  test('a failing receiver is retried with backoff, then the message is marked failed', async () => {
+    const h = await harness({ triggers: { 'ping.yaml': 'id: ping\nentry: { event: pinged }\nsteps:\n  - send: in_app\n    template: pong\n' } });
+    try {
+      receiver.answer('/in_app', 503);
+      await h.track('eve', 'pinged');
+      assert.equal(h.deliveries('eve').length, 1);
+      await h.advanceTo(t0 + 999);
+      assert.equal(h.deliveries('eve').length, 1, 'the retry waits for its backoff');
+      await h.advanceTo(t0 + 1000);
+      assert.equal(h.deliveries('eve').length, 2);
+      await h.advanceTo(t0 + 10_000);
+      assert.equal(h.deliveries('eve').length, 3, 'three attempts in all (maxAttempts: 3)');
+      const outbox = await h.n.api('/outbox?userId=eve');
+      assert.equal(outbox.body.items[0].status, 'failed');
+      assert.match(outbox.body.items[0].lastError, /HTTP 503/);
+    } finally {
+      receiver.answer('/in_app', 200);
+      await h.stop();
+    }
+  });
+});
+
+describe('trigger definitions through the API', () => {
+  test('PUT writes the file and applies it; a run in flight keeps the version it started with', async () => {
+    const v1 = 'id: nag\nentry: { event: browsed }\nreentry: always\nsteps:\n  - wait: 5m\n  - send: in_app\n    template: v1\n';
+    const h = await harness({ triggers: { 'nag.yaml': v1 } });
+    try {
+      await h.track('fay', 'browsed');
+      const put = await h.n.api('/triggers/nag', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/yaml' },
+        body: v1.replace('wait: 5m', 'wait: 1m').replace('template: v1', 'template: v2'),
+      });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      assert.deepEqual(put.body.changed, ['nag']);
+      assert.match(readFileSync(path.join(h.triggersDir, 'nag.yaml'), 'utf8'), /template: v2/);
+
+      await h.track('gus', 'browsed');
+      await h.advanceTo(t0 + 5 * minute);
+      assert.deepEqual(h.deliveries().map((d) => [d.template, d.at - t0]), [
+        ['v2', 1 * minute],
+        ['v1', 5 * minute],
+      ]);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('an invalid trigger is refused with 422 naming the line and field, and nothing changes', async () => {
+    const h = await harness({ triggers: { 'ok.yaml': 'id: ok\nentry: { event: a }\nsteps:\n  - send: in_app\n    template: t\n' } });
+    try {
+      const put = await h.n.api('/triggers/ok', { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: 'id: ok\nentry: { event: a }\nsteps:\n  - send: pigeon\n    template: t\n' });
+      assert.equal(put.status, 422);
+      assert.ok(put.body.issues.some((i: any) => /ok\.yaml:4:\d+: steps\[0\]\.send/.test(`${i.path}`)), JSON.stringify(put.body.issues));
+      const list = await h.n.api('/triggers');
+      assert.deepEqual(list.body.items.map((t: any) => t.id), ['ok']);
+      assert.match(readFileSync(path.join(h.triggersDir, 'ok.yaml'), 'utf8'), /send: in_app/);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('privacy', () => {
+  test('erasing a user removes their runs, messages and pending steps; nothing is sent to them after', async () => {
+    const h = await harness();
+    try {
+      await h.track('hal', 'cart_updated', { item_count: 1 });
+      await h.track('ida', 'cart_updated', { item_count: 1 });
+      const exported = await h.n.api('/users/hal/export');
+      assert.deepEqual(Object.keys(exported.body.triggerState.runs), ['abandoned-cart']);
+      assert.deepEqual(exported.body.messages.map((m: any) => m.template), ['cart-reminder']);
+
+      const erased = await h.n.api('/users/hal', { method: 'DELETE' });
+      assert.deepEqual(erased.body, { profiles: 1, identities: 1, events: 1, triggerStates: 1, messages: 1, timers: 1 });
+      await h.advanceTo(t0 + 25 * 60 * minute);
+      assert.deepEqual(h.deliveries('hal').map((d) => d.template), ['cart-reminder'], 'only what was sent before the erasure');
+      assert.deepEqual(h.deliveries('ida').map((d) => d.template), ['cart-reminder', 'cart-push-with-code', 'cart-email']);
+    } finally {
+      await h.stop();
+    }
+  });
+});
