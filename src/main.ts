@@ -10,6 +10,7 @@ import { MemoryStore } from './backends/memory/memory-store.js';
 import { SqliteEngineStore } from './backends/sqlite/sqlite-engine-store.js';
 import { SqliteStore } from './backends/sqlite/sqlite-store.js';
 import { ThreadedSqliteStore } from './backends/sqlite/threaded-store.js';
+import { LogChannel } from './channels/log.js';
 import { WebhookChannel } from './channels/webhook.js';
 import type { Config } from './config/config.js';
 import { TriggerFiles } from './config/trigger-files.js';
@@ -67,7 +68,12 @@ export async function openEngineStore(config: Config, dataDir: string, clock: Cl
 }
 
 function channelProviders(config: Config): Map<string, ChannelProvider> {
-  return new Map(Object.entries(config.channels).map(([name, c]) => [name, new WebhookChannel(c.webhook)]));
+  return new Map(
+    Object.entries(config.channels).map(([name, c]): [string, ChannelProvider] => [
+      name,
+      c.kind === 'webhook' ? new WebhookChannel(c) : new LogChannel((line) => console.log(line)),
+    ]),
+  );
 }
 
 export async function createNudge(options: NudgeOptions): Promise<Nudge> {

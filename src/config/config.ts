@@ -19,6 +19,8 @@ export interface Workspace {
   writeKeys: string[];
 }
 
+export type ChannelConfig = { kind: 'webhook'; url: string; headers: Record<string, string>; timeoutMs: number } | { kind: 'log' };
+
 export interface Config {
   /** The file it was read from, and the folder triggers and templates are read from. */
   file: string;
@@ -30,7 +32,7 @@ export interface Config {
   profiles: ProfileOptions & { cacheMaxProfiles: number; checkpointIntervalMs: number };
   triggers: { dir: string; watch: boolean };
   /** Provider per channel name. */
-  channels: Record<string, { webhook: { url: string; headers: Record<string, string>; timeoutMs: number } }>;
+  channels: Record<string, ChannelConfig>;
   delivery: { maxAttempts: number; backoffMs: number };
 }
 
@@ -69,6 +71,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       writeKeys.add(k);
     });
   });
+  for (const [name, p] of Object.entries(c.channels ?? {})) {
+    if (Boolean(p.webhook) === Boolean(p.log)) issues.push(located(['channels', name], 'give exactly one provider: webhook: { url } or log: true'));
+  }
   if (issues.length > 0) throw new ConfigError(file, issues);
 
   const ms = (value: string | undefined, fallback: number): number => {
@@ -108,9 +113,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       watch: c.triggers?.watch ?? true,
     },
     channels: Object.fromEntries(
-      Object.entries(c.channels ?? {}).map(([name, p]) => [
+      Object.entries(c.channels ?? {}).map(([name, p]): [string, ChannelConfig] => [
         name,
-        { webhook: { url: p.webhook.url, headers: p.webhook.headers ?? {}, timeoutMs: ms(p.webhook.timeout, 10_000) } },
+        p.webhook ? { kind: 'webhook', url: p.webhook.url, headers: p.webhook.headers ?? {}, timeoutMs: ms(p.webhook.timeout, 10_000) } : { kind: 'log' },
       ]),
     ),
     delivery: { maxAttempts: c.delivery?.maxAttempts ?? 5, backoffMs: ms(c.delivery?.backoff, 1000) },

@@ -80,18 +80,19 @@ export const ConfigSchema = Type.Object(
         Type.String({ pattern: '^[a-z][a-z0-9_]*$' }),
         Type.Object(
           {
-            webhook: Type.Object(
+            log: Type.Optional(Type.Boolean({ description: 'Write each message to the server log and count it delivered (for trying triggers out).' })),
+            webhook: Type.Optional(Type.Object(
               {
                 url: Type.String({ pattern: '^https?://', description: 'Where each message is POSTed as JSON.' }),
                 headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Extra request headers.' })),
                 timeout: Type.Optional(Duration('How long to wait for an answer.', '10s')),
               },
               { additionalProperties: false },
-            ),
+            )),
           },
           { additionalProperties: false },
         ),
-        { description: 'Provider of each channel (in_app, push, email, sms, webhook). A channel without one cannot deliver: its fallbacks are tried.' },
+        { description: 'Provider of each channel (in_app, push, email, sms, webhook): `webhook: { url }` or `log: true`. A channel without one cannot deliver: its fallbacks are tried.' },
       ),
     ),
     delivery: Type.Optional(

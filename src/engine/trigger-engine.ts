@@ -21,7 +21,7 @@ import type { NudgeEvent } from '../core/event.js';
 import type { Profile } from '../core/profile.js';
 import type { Catalog } from '../core/triggers/catalog.js';
 import type { OutboundMessage, TriggerState } from '../core/triggers/state.js';
-import { transition, type EngineInput } from '../core/triggers/transition.js';
+import { matchName, transition, type EngineInput } from '../core/triggers/transition.js';
 import type { Clock } from '../ports/clock.js';
 import { userOfPartitionKey, userRefKey, type CounterKey, type EngineCommit, type EngineStore, type UserRef } from '../ports/engine-store.js';
 import type { EventLog } from '../ports/event-log.js';
@@ -46,7 +46,7 @@ export interface TriggerEngineOptions {
 }
 
 interface QueuedInput {
-  user: UserRef;
+  user: UserRef | null;
   input: PendingInput;
   done: () => void;
   failed: (error: unknown) => void;
@@ -56,7 +56,9 @@ type PendingInput =
   | { type: 'event'; event: NudgeEvent; user: Profile | null; position: number }
   | { type: 'timer'; timer: TimerVersion; payload: string; dueAt: number }
   | { type: 'merge'; fromProfileId: string }
-  | Extract<EngineInput, { type: 'delivery' }>;
+  | Extract<EngineInput, { type: 'delivery' }>
+  /** Only moves the engine's log position (past events no trigger is concerned with). */
+  | { type: 'position'; position: number };
 
 export interface TriggerEngineStats {
   inputs: number;
@@ -67,6 +69,8 @@ export interface TriggerEngineStats {
 
 const retryAfterErrorMs = 1000;
 const replayChunk = 5000;
+/** Skipped events between two records of the engine's position. */
+const positionEvery = 10_000;
 
 export class TriggerEngine {
   private catalog: Catalog;
@@ -76,6 +80,8 @@ export class TriggerEngine {
   private readonly cacheMax: number;
   private readonly maxGroup: number;
   private position = 0;
+  /** The newest log position handed to the engine, applied or skipped. */
+  private skippedTo = 0;
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly stats_ = { inputs: 0, commits: 0, sends: 0 };
@@ -107,10 +113,13 @@ export class TriggerEngine {
         for (const [id, p] of await this.options.profiles(workspaceId, ids)) profiles.set(userRefKey({ workspaceId, profileId: id }), p);
       }
       await Promise.all(
-        logged.map(({ position, event }) =>
-          this.enqueue({ workspaceId: event.workspaceId, profileId: event.profileId }, { type: 'event', event, user: profiles.get(userRefKey(event)) ?? null, position }),
-        ),
+        logged
+          .filter(({ event }) => this.catalog.concerns(matchName(event)))
+          .map(({ position, event }) =>
+            this.enqueue({ workspaceId: event.workspaceId, profileId: event.profileId }, { type: 'event', event, user: profiles.get(userRefKey(event)) ?? null, position }),
+          ),
       );
+      await this.enqueue(null, { type: 'position', position: logged[logged.length - 1]!.position });
       caughtUp += logged.length;
     }
   }
@@ -120,15 +129,23 @@ export class TriggerEngine {
     this.catalog = catalog;
   }
 
-  /** Feeds a committed ingest group: merges first (runs move with the profile), then its events in order. */
+  /**
+   * Feeds a committed ingest group: merges first (runs move with the profile), then its events in
+   * order. Events no trigger is concerned with (by name) cannot change any run and are skipped;
+   * their position is still recorded with the next commit.
+   */
   applyCommitted(changes: ChangeSet, position: number): Promise<void> {
     const inputs: Promise<void>[] = [];
     for (const m of changes.merges) inputs.push(this.enqueue({ workspaceId: m.workspaceId, profileId: m.to }, { type: 'merge', fromProfileId: m.from }));
     const first = position - changes.events.length + 1;
     changes.events.forEach((event, i) => {
+      if (!this.catalog.concerns(matchName(event))) return;
       const user = changes.profileAfter?.[i] ?? null;
       inputs.push(this.enqueue({ workspaceId: event.workspaceId, profileId: event.profileId }, { type: 'event', event, user, position: first + i }));
     });
+    this.skippedTo = Math.max(this.skippedTo, position);
+    // Record progress through skipped events now and then, so a restart does not read them all again.
+    if (inputs.length === 0 && this.skippedTo - this.position >= positionEvery) inputs.push(this.enqueue(null, { type: 'position', position: this.skippedTo }));
     return Promise.all(inputs).then(() => undefined);
   }
 
@@ -179,7 +196,7 @@ export class TriggerEngine {
     if (this.retryTimer) clearTimeout(this.retryTimer);
   }
 
-  private enqueue(user: UserRef, input: PendingInput): Promise<void> {
+  private enqueue(user: UserRef | null, input: PendingInput): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the trigger engine is closed'));
     return new Promise((done, failed) => {
       this.queue.push({ user, input, done, failed });
@@ -197,10 +214,14 @@ export class TriggerEngine {
 
   private async flush(group: QueuedInput[]): Promise<void> {
     const touched = new Map<string, UserRef>();
+    // With nothing queued behind this group, every event handed over so far is in it or done:
+    // the skipped ones up to `skippedTo` may be recorded as applied with it.
+    const covered = this.queue.length === 0 ? this.skippedTo : 0;
     try {
       await this.loadStates(group, touched);
       const profiles = await this.timerProfiles(group);
       const commit = this.decide(group, profiles, touched);
+      if (covered > (commit.position ?? 0) && covered > this.position) commit.position = covered;
       await this.options.store.commit(commit);
       this.stats_.commits++;
       this.stats_.inputs += group.length;
@@ -234,6 +255,7 @@ export class TriggerEngine {
       if (!this.states.has(key)) missing.push(u);
     };
     for (const q of group) {
+      if (!q.user) continue;
       need(q.user);
       if (q.input.type === 'merge') need({ workspaceId: q.user.workspaceId, profileId: q.input.fromProfileId });
     }
@@ -248,7 +270,7 @@ export class TriggerEngine {
   private async timerProfiles(group: readonly QueuedInput[]): Promise<Map<string, Profile>> {
     const byWorkspace = new Map<string, string[]>();
     for (const q of group) {
-      if (q.input.type !== 'timer') continue;
+      if (q.input.type !== 'timer' || !q.user) continue;
       const list = byWorkspace.get(q.user.workspaceId) ?? [];
       list.push(q.user.profileId);
       byWorkspace.set(q.user.workspaceId, list);
@@ -276,6 +298,10 @@ export class TriggerEngine {
     };
 
     for (const { user, input } of group) {
+      if (input.type === 'position' || !user) {
+        if (input.type === 'position') position = Math.max(position ?? 0, input.position);
+        continue;
+      }
       const key = userRefKey(user);
       const context = { now, workspaceId: user.workspaceId, profileId: user.profileId, catalog: this.catalog };
       let engineInput: EngineInput;

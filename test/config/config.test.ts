@@ -70,3 +70,16 @@ test('YAML syntax errors carry a position', () => {
   const issues = issuesOf('workspaces: [\n');
   assert.match(issues[0]!, /^nudge\.yaml:\d+:\d+/);
 });
+
+test('channels, triggers and delivery: defaults, providers, and one provider per channel', () => {
+  const c = parseConfig(`${valid}channels:\n  push:\n    webhook:\n      url: http://127.0.0.1:9/push\n      timeout: 2s\n  in_app: { log: true }\ndelivery:\n  maxAttempts: 3\n`, '/project/nudge.yaml');
+  assert.deepEqual(c.channels, { push: { kind: 'webhook', url: 'http://127.0.0.1:9/push', headers: {}, timeoutMs: 2000 }, in_app: { kind: 'log' } });
+  assert.deepEqual(c.triggers, { dir: '/project/triggers', watch: true });
+  assert.deepEqual(c.delivery, { maxAttempts: 3, backoffMs: 1000 });
+
+  const twoOrNone = issuesOf(`${valid}channels:\n  push:\n    log: true\n    webhook: { url: http://127.0.0.1:9/ }\n  sms: {}\n`);
+  assert.ok(twoOrNone.some((i) => /^nudge\.yaml:8:5: channels\.push: give exactly one provider/.test(i)), twoOrNone.join('\n'));
+  assert.ok(twoOrNone.some((i) => /^nudge\.yaml:10:8: channels\.sms: give exactly one provider/.test(i)), twoOrNone.join('\n'));
+  const badUrl = issuesOf(`${valid}channels:\n  email:\n    webhook: { url: ftp://nope }\n`);
+  assert.ok(badUrl.some((i) => /channels\.email\.webhook\.url: must match pattern/.test(i)), badUrl.join('\n'));
+});

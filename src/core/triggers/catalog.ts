@@ -9,6 +9,8 @@ export interface Catalog {
   entriesFor(name: string): readonly TriggerProgram[];
   /** A trigger at a given version, current or retained for runs in flight. */
   version(triggerId: string, version: string): TriggerProgram | undefined;
+  /** Whether an event of this name can start, move or end any run: if not, the engine may skip it. */
+  concerns(name: string): boolean;
   /** The current version of a trigger, enabled or not. */
   current(triggerId: string): TriggerProgram | undefined;
   readonly triggers: readonly TriggerProgram[];
@@ -49,6 +51,7 @@ export function buildCatalog(current: readonly TriggerProgram[], retained: reado
   for (const list of byEntry.values()) list.sort((a, b) => b.priority - a.priority || (a.id < b.id ? -1 : 1));
   return {
     entriesFor: (name) => byEntry.get(name) ?? [],
+    concerns: (name) => byEntry.has(name) || watched.has(name),
     version: (id, version) => byVersion.get(`${id}@${version}`),
     current: (id) => byId.get(id),
     triggers: current,
