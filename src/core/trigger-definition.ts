@@ -71,7 +71,7 @@ export const stepKindSchemas = <T extends TSchema>(Step: T) => {
         id: Type.Optional(Id('Stable step id.')),
         wait_for: Type.Array(EventMatch, { minItems: 1, description: 'Any of these events ends the wait.' }),
         timeout: Duration('How long to wait for them.'),
-        lookback: Type.Optional(Duration('An awaited event this long before the wait began counts. Default 5s.')),
+        lookback: Type.Optional(Duration('An awaited event up to this long before the wait began counts (never one before the run\'s entry event). Default 5s.')),
         on_event: Type.Optional(Steps),
         on_timeout: Type.Optional(Steps),
       },

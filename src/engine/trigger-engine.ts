@@ -164,7 +164,7 @@ export class TriggerEngine {
   delivered(workspaceId: string, message: OutboundMessage, outcome: string, at: number): Promise<void> {
     return this.enqueue(
       { workspaceId, profileId: message.profileId },
-      { type: 'delivery', triggerId: message.triggerId, runId: message.runId, stepId: message.stepId, outcome, at },
+      { type: 'delivery', triggerId: message.triggerId, version: message.version, runId: message.runId, stepId: message.stepId, outcome, at },
     );
   }
 

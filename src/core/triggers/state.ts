@@ -65,6 +65,8 @@ export interface TriggerState {
   runs: Record<string, Run>;
   /** When the last run of each trigger started, for re-entry rules. */
   lastEntryAt: Record<string, number>;
+  /** The messageId of the event that started the last run of each trigger: a repeat of it starts none. */
+  lastEntryIds: Record<string, string>;
   /** Finished runs whose goal window is still open, by trigger id. */
   goalWatches: Record<string, GoalWatch>;
   /** Recent watched events, oldest first. */
@@ -73,12 +75,12 @@ export interface TriggerState {
   timezone: string | null;
 }
 
-export const emptyTriggerState = (): TriggerState => ({ seq: 0, runs: {}, lastEntryAt: {}, goalWatches: {}, recent: [], timezone: null });
+export const emptyTriggerState = (): TriggerState => ({ seq: 0, runs: {}, lastEntryAt: {}, lastEntryIds: {}, goalWatches: {}, recent: [], timezone: null });
 
 export function cloneTriggerState(s: TriggerState): TriggerState {
   const runs: Record<string, Run> = {};
   for (const [k, r] of Object.entries(s.runs)) runs[k] = { ...r, waiting: r.waiting && { ...r.waiting }, variants: { ...r.variants }, sent: [...r.sent] };
-  return { seq: s.seq, runs, lastEntryAt: { ...s.lastEntryAt }, goalWatches: { ...s.goalWatches }, recent: [...s.recent], timezone: s.timezone };
+  return { seq: s.seq, runs, lastEntryAt: { ...s.lastEntryAt }, lastEntryIds: { ...s.lastEntryIds }, goalWatches: { ...s.goalWatches }, recent: [...s.recent], timezone: s.timezone };
 }
 
 /** A message to send, as written to the outbox. `key` makes it at most once per (user, run, step). */
@@ -118,7 +120,7 @@ export interface RunRecord {
   runId: string;
   version: string;
   at: number;
-  /** exited: why (`exit_on`, `merged`, `trigger_removed`); delivery: the outcome. */
+  /** exited: why (`exit_on`, `merged`, `step_removed`, `step_limit`); delivery: the outcome. */
   reason?: string;
   /** assigned: experiment id and variant. */
   experiment?: string;

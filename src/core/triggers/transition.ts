@@ -44,7 +44,7 @@ export type EngineInput =
   /** Another profile was merged into this one: its runs come along. */
   | { type: 'merge'; fromProfileId: string; from: TriggerState }
   /** What became of a send (from the delivery side). */
-  | { type: 'delivery'; triggerId: string; runId: string; stepId: string; outcome: string; at: number };
+  | { type: 'delivery'; triggerId: string; version: string; runId: string; stepId: string; outcome: string; at: number };
 
 export interface TransitionContext {
   now: number;
@@ -80,7 +80,7 @@ export function transition(state: TriggerState | null, input: EngineInput, conte
       t.onMerge(input.fromProfileId, input.from);
       break;
     case 'delivery':
-      t.record({ kind: RecordKind.delivery, triggerId: input.triggerId, runId: input.runId, version: t.state.runs[input.triggerId]?.version ?? '', at: input.at, stepId: input.stepId, reason: input.outcome });
+      t.record({ kind: RecordKind.delivery, triggerId: input.triggerId, runId: input.runId, version: input.version, at: input.at, stepId: input.stepId, reason: input.outcome });
       break;
   }
   return { state: t.finish(), effects: t.effects };
@@ -154,6 +154,7 @@ class Transition {
 
     for (const program of catalog.entriesFor(name)) {
       if (this.state.runs[program.id]) continue;
+      if (this.state.lastEntryIds[program.id] === event.messageId) continue; // the same event again
       if (!this.mayEnter(program, at)) continue;
       if (program.entry.when && !program.entry.when.test({ event, user, now })) continue;
       const converted = this.state.recent.some(
@@ -182,7 +183,12 @@ class Transition {
 
   onMerge(fromProfileId: string, from: TriggerState): void {
     const s = this.state;
-    for (const [triggerId, at] of Object.entries(from.lastEntryAt)) s.lastEntryAt[triggerId] = Math.max(s.lastEntryAt[triggerId] ?? at, at);
+    for (const [triggerId, at] of Object.entries(from.lastEntryAt)) {
+      if (at < (s.lastEntryAt[triggerId] ?? -Infinity)) continue;
+      s.lastEntryAt[triggerId] = at;
+      const id = from.lastEntryIds[triggerId];
+      if (id !== undefined) s.lastEntryIds[triggerId] = id;
+    }
     for (const [triggerId, watch] of Object.entries(from.goalWatches)) s.goalWatches[triggerId] ??= watch;
     s.recent = [...s.recent, ...from.recent].sort((a, b) => a.timestamp - b.timestamp).slice(-maxRecent);
     s.timezone ??= from.timezone;
@@ -229,6 +235,7 @@ class Transition {
     const run: Run = { id: `${program.id}:${++s.seq}`, triggerId: program.id, version: program.version, startedAt: at, entry, waiting: null, variants: {}, sent: [], goalReached: false };
     s.runs[program.id] = run;
     s.lastEntryAt[program.id] = at;
+    s.lastEntryIds[program.id] = entry.messageId;
     delete s.goalWatches[program.id];
     this.record({ kind: RecordKind.entered, triggerId: program.id, runId: run.id, version: run.version, at });
     this.advance(program, run, program.first, at);
