@@ -33,7 +33,7 @@ const allowed: Record<string, string[]> = {
   config: ['core', 'config'],
   http: ['core', 'ports', 'engine', 'config', 'http'],
   main: ['core', 'ports', 'engine', 'config', 'http', 'backends', 'channels'],
-  cli: ['core', 'config', 'main', 'cli'],
+  cli: ['core', 'config', 'engine', 'http', 'main', 'cli'],
 };
 
 test('every module imports only from the layers it may depend on', () => {

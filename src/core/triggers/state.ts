@@ -35,7 +35,7 @@ export interface Waiting {
 }
 
 export interface Run {
-  /** `<trigger id>:<n>`, unique within the user. */
+  /** `<trigger id>:<hash of the entry event's messageId>` (see `runIdOf`), unique within the user. */
   id: string;
   triggerId: string;
   version: string;
@@ -59,8 +59,6 @@ export interface GoalWatch {
 }
 
 export interface TriggerState {
-  /** Runs started so far, for run ids. */
-  seq: number;
   /** Active runs by trigger id. */
   runs: Record<string, Run>;
   /** When the last run of each trigger started, for re-entry rules. */
@@ -75,12 +73,12 @@ export interface TriggerState {
   timezone: string | null;
 }
 
-export const emptyTriggerState = (): TriggerState => ({ seq: 0, runs: {}, lastEntryAt: {}, lastEntryIds: {}, goalWatches: {}, recent: [], timezone: null });
+export const emptyTriggerState = (): TriggerState => ({ runs: {}, lastEntryAt: {}, lastEntryIds: {}, goalWatches: {}, recent: [], timezone: null });
 
 export function cloneTriggerState(s: TriggerState): TriggerState {
   const runs: Record<string, Run> = {};
   for (const [k, r] of Object.entries(s.runs)) runs[k] = { ...r, waiting: r.waiting && { ...r.waiting }, variants: { ...r.variants }, sent: [...r.sent] };
-  return { seq: s.seq, runs, lastEntryAt: { ...s.lastEntryAt }, lastEntryIds: { ...s.lastEntryIds }, goalWatches: { ...s.goalWatches }, recent: [...s.recent], timezone: s.timezone };
+  return { runs, lastEntryAt: { ...s.lastEntryAt }, lastEntryIds: { ...s.lastEntryIds }, goalWatches: { ...s.goalWatches }, recent: [...s.recent], timezone: s.timezone };
 }
 
 /** A message to send, as written to the outbox. `key` makes it at most once per (user, run, step). */

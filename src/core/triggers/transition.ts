@@ -21,7 +21,7 @@
 import type { JsonObject, NudgeEvent } from '../event.js';
 import type { Profile } from '../profile.js';
 import type { Catalog } from './catalog.js';
-import { unitInterval } from './hash.js';
+import { hash53, unitInterval } from './hash.js';
 import { nextLocalTime } from './local-time.js';
 import type { EventMatcher, ProgramNode, TriggerProgram } from './program.js';
 import {
@@ -59,6 +59,8 @@ export interface TransitionResult {
   effects: Effect[];
 }
 
+/** How long the event that started a run is remembered, so that a repeat of it starts no other. */
+const repeatWindowMs = 3_600_000;
 /** Most recent events remembered per user for lookback. */
 const maxRecent = 32;
 /** At most this many nodes run in one transition: a guard against a definition that loops. */
@@ -86,6 +88,15 @@ export function transition(state: TriggerState | null, input: EngineInput, conte
   return { state: t.finish(), effects: t.effects };
 }
 
+/**
+ * A run is named by its trigger and the event that started it (one event starts at most one run of
+ * a trigger), not by a counter: the name stays unique after the user's state is dropped, and a
+ * repeated delivery of the event yields the same message keys, which the outbox accepts once.
+ */
+export function runIdOf(triggerId: string, entryMessageId: string): string {
+  return `${triggerId}:${hash53(entryMessageId).toString(36)}`;
+}
+
 /** Timer ids and message keys name the workspace, the profile, the run and the step. */
 export function stepKeyOf(context: Pick<TransitionContext, 'workspaceId'>, profileId: string, runId: string, nodeId: string): string {
   return `${context.workspaceId}/${profileId}/${runId}/${nodeId}`;
@@ -108,10 +119,29 @@ class Transition {
   finish(): TriggerState | null {
     const s = this.state;
     for (const [id, w] of Object.entries(s.goalWatches)) if (w.until < this.context.now) delete s.goalWatches[id];
+    this.forgetEntries();
     const horizon = this.context.now - this.context.catalog.maxLookbackMs;
     if (s.recent.length > 0 && s.recent[0]!.timestamp < horizon) s.recent = s.recent.filter((r) => r.timestamp >= horizon);
     const empty = s.recent.length === 0 && isEmpty(s.runs) && isEmpty(s.goalWatches) && isEmpty(s.lastEntryAt);
     return empty ? null : s;
+  }
+
+  /**
+   * Drops the last entry of a trigger once no rule can use it, so a user with nothing under way
+   * costs nothing: after the cooldown (and the window in which a repeated entry event is
+   * recognised), or when the trigger is gone. `never` needs it forever.
+   */
+  private forgetEntries(): void {
+    const s = this.state;
+    for (const [triggerId, at] of Object.entries(s.lastEntryAt)) {
+      if (s.runs[triggerId]) continue;
+      const reentry = this.context.catalog.current(triggerId)?.reentry;
+      if (reentry?.kind === 'never') continue;
+      const keepMs = reentry === undefined ? 0 : Math.max(reentry.kind === 'cooldown' ? reentry.ms : 0, repeatWindowMs);
+      if (at + keepMs >= this.context.now) continue;
+      delete s.lastEntryAt[triggerId];
+      delete s.lastEntryIds[triggerId];
+    }
   }
 
   onEvent(event: NudgeEvent, user: Profile | null): void {
@@ -199,7 +229,7 @@ class Transition {
         this.record({ kind: RecordKind.exited, triggerId, runId: run.id, version: run.version, at: this.context.now, reason: 'merged' });
         continue;
       }
-      const moved: Run = { ...run, id: `${triggerId}:${++s.seq}` };
+      const moved: Run = { ...run };
       s.runs[triggerId] = moved;
       if (moved.waiting) {
         moved.waiting = { ...moved.waiting, timerId: stepKeyOf(this.context, this.context.profileId, moved.id, moved.waiting.node) };
@@ -232,7 +262,7 @@ class Transition {
 
   private start(program: TriggerProgram, entry: EventSummary, at: number): void {
     const s = this.state;
-    const run: Run = { id: `${program.id}:${++s.seq}`, triggerId: program.id, version: program.version, startedAt: at, entry, waiting: null, variants: {}, sent: [], goalReached: false };
+    const run: Run = { id: runIdOf(program.id, entry.messageId), triggerId: program.id, version: program.version, startedAt: at, entry, waiting: null, variants: {}, sent: [], goalReached: false };
     s.runs[program.id] = run;
     s.lastEntryAt[program.id] = at;
     s.lastEntryIds[program.id] = entry.messageId;

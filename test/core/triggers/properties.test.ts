@@ -10,9 +10,10 @@
  *   timer handed back after that does nothing;
  * - the timers pending are exactly those the users' runs wait on;
  * - each step is due at its offset from the run's start (0, 10m, 24h10m; 3m), never sent early;
- * - one event (messageId) starts at most one run of a trigger, however often it is delivered —
- *   for triggers with a re-entry limit; with `reentry: always` only a repeat of the event that
- *   started the last run is recognised (dropping older repeats is ingestion's deduplication);
+ * - one event starts at most one run of a trigger; a repeat of the event that started the last run
+ *   of a trigger, within the hour, starts none (dropping other repeats is ingestion's
+ *   deduplication by messageId, and the engine applies each logged event once), and a run started
+ *   again by a late repeat decides its messages under the same keys, which the outbox takes once;
  * - the same history with the state written through JSON between inputs sends the same.
  */
 import assert from 'node:assert/strict';
@@ -140,11 +141,13 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
   const entered = new Map<string, number>();
   /** `trigger/messageId` -> runs that event started. */
   const startedBy = new Map<string, number>();
+  /** Per (profile, trigger), the event that started the last run, and its time (the run's start). */
+  const lastStarter = new Map<string, { id: string; at: number }>();
   let logChecked = 0;
   let sendsChecked = 0;
 
   /** Checks, in order, the effects of the inputs since the last check; `event` is the event just handled, if any. */
-  const checkInput = (event: Ev | null): void => {
+  const checkInput = (event: Ev | null, repeat = false): void => {
     for (const { input, profileId, effect } of harness.log.slice(logChecked)) {
       if (effect.type === 'record') {
         const r = effect.record;
@@ -153,8 +156,16 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
           // Only the event handled last can start runs (timers never do).
           assert.ok(event && input === harness.inputs, `${r.runId} entered on an input that was not an event`);
           const key = `${r.triggerId}/${event.id}`;
-          startedBy.set(key, (startedBy.get(key) ?? 0) + 1);
-          assert.ok(startedBy.get(key)! <= 1 || r.triggerId === 'product-page-inactivity', `${key} started a second run`);
+          if (repeat) {
+            const last = lastStarter.get(`${profileId}/${r.triggerId}`);
+            assert.ok(!(last !== undefined && last.id === event.id && harness.now - last.at <= h), `${key} started again by a repeat of the event that started its last run`);
+          } else {
+            startedBy.set(key, (startedBy.get(key) ?? 0) + 1);
+            assert.ok(startedBy.get(key)! <= 1, `${key} started a second run`);
+          }
+          lastStarter.set(`${profileId}/${r.triggerId}`, { id: event.id!, at: Math.min(event.t, harness.now) });
+          // A late repeat starts the run of the same event again, under the same id.
+          ended.delete(`${profileId}/${r.runId}`);
         }
         // A run ended by a merge is the merged-in profile's (only anon is ever merged): its record is
         // written on the target, under the run id it had on anon.
@@ -163,6 +174,9 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
       }
       if (effect.type !== 'send') continue;
       const msg = effect.message;
+      // A run started again by a late repeat decides its messages again under the same keys:
+      // the outbox accepts each key once, so these are no second send.
+      if (repeat && keys.has(msg.key)) continue;
       const run = `${profileId}/${msg.runId}`;
       assert.ok(!ended.has(run), `send ${msg.key} after its run ${run} ended`);
       assert.ok(!keys.has(msg.key), `outbox key ${msg.key} twice`);
@@ -231,7 +245,7 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
         const ev: Ev = { ...original, user, arrives: harness.now + op.dt };
         harness.submit(ev, { fire: !behind });
         seen.push({ profileId: user, input: harness.inputs, messageId: ev.id!, name: ev.name, props: ev.props ?? {}, t: harness.origin + ev.t });
-        checkInput(ev);
+        checkInput(ev, true);
         break;
       }
       case 'tick':

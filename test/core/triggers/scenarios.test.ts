@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { applyEvent, defaultProfileOptions, draftOf, emptyProfile, type Profile } from '../../../src/core/profile.js';
 import type { TriggerProgram } from '../../../src/core/triggers/program.js';
+import { runIdOf } from '../../../src/core/triggers/transition.js';
 import { d, describeRecord, describeSend, exampleText, exampleTrigger, fmt, h, Harness, m, s, T0, triggerFrom, type Ev, type Sent } from './harness.js';
 
 const inactivity = exampleTrigger('product-page-inactivity');
@@ -605,6 +606,7 @@ interface Outcome {
 
 function play(row: Row, roundTrip: boolean): Outcome {
   const harness = new Harness({ triggers: row.triggers, roundTrip });
+  const runNames = new RunNames();
   let recordsSeen = 0;
   row.steps.forEach((step, i) => {
     const where = `step ${i}${roundTrip ? ' (state through JSON)' : ''}`;
@@ -622,7 +624,7 @@ function play(row: Row, roundTrip: boolean): Outcome {
       const records = harness.records.slice(recordsSeen).map((r) => describeRecord(r, harness.origin));
       recordsSeen = harness.records.length;
       if (e.records) assert.deepEqual(records, e.records, `${where}: records`);
-      if (e.timers) assert.deepEqual(harness.pendingTimers().map((t) => `${fmt(t.dueAt - harness.origin)} ${t.id.slice(harness.workspaceId.length + 1)}`), e.timers, `${where}: timers`);
+      if (e.timers) assert.deepEqual(harness.pendingTimers().map((t) => `${fmt(t.dueAt - harness.origin)} ${runNames.readable(t.id.slice(harness.workspaceId.length + 1))}`), e.timers, `${where}: timers`);
       for (const id of e.noState ?? []) assert.equal(harness.state(id), null, `${where}: ${id} keeps no trigger state`);
     }
   });
@@ -653,22 +655,23 @@ describe('what a send carries', () => {
     harness.advanceTo(10 * m);
     const [inApp, push] = harness.takeSends().map((x) => x.message);
     assert.ok(inApp && push);
-    assert.equal(inApp.key, 'w1/ann/abandoned-cart:1/nudge-in-app');
+    const runId = runIdOf('abandoned-cart', 'c1');
+    assert.equal(inApp.key, `w1/ann/${runId}/nudge-in-app`);
     assert.deepEqual(
       { key: push.key, runId: push.runId, stepId: push.stepId, channel: push.channel, fallback: push.fallback, priority: push.priority, topic: push.topic, version: push.version, at: push.at },
-      { key: 'w1/ann/abandoned-cart:1/personal-code', runId: 'abandoned-cart:1', stepId: 'personal-code', channel: 'push', fallback: ['email'], priority: 70, topic: 'marketing', version: cart.version, at: T0 + 10 * m },
+      { key: `w1/ann/${runId}/personal-code`, runId, stepId: 'personal-code', channel: 'push', fallback: ['email'], priority: 70, topic: 'marketing', version: cart.version, at: T0 + 10 * m },
     );
     assert.deepEqual(push.entry, { messageId: 'c1', type: 'track', name: 'cart_updated', properties: { item_count: 2 }, timestamp: T0 });
   });
 
   test('a second run of the same user gets new keys: at most once per (user, run, step), not per user', () => {
     const harness = new Harness({ triggers: [cart] });
-    harness.submit(cartUpdated(0, 2));
+    harness.submit(cartUpdated(0, 2, { id: 'c1' }));
     harness.submit(cartUpdated(1 * m, 0));
-    harness.submit(cartUpdated(1 * d, 2));
+    harness.submit(cartUpdated(1 * d, 2, { id: 'c2' }));
     assert.deepEqual(
       harness.takeSends().map((x) => x.message.key),
-      ['w1/ann/abandoned-cart:1/nudge-in-app', 'w1/ann/abandoned-cart:2/nudge-in-app'],
+      [`w1/ann/${runIdOf('abandoned-cart', 'c1')}/nudge-in-app`, `w1/ann/${runIdOf('abandoned-cart', 'c2')}/nudge-in-app`],
     );
   });
 });
@@ -854,3 +857,25 @@ steps:
     );
   });
 });
+
+/**
+ * Run ids are a hash of the entry event's id; the tables name runs `<trigger>:<n>`, numbered per
+ * user and trigger in the order they first appear, so that a row reads as the story it tells.
+ */
+class RunNames {
+  private readonly names = new Map<string, string>();
+  private readonly counts = new Map<string, number>();
+
+  readable(text: string): string {
+    return text.replace(/^([^/]+)\/([a-z0-9_-]+):([0-9a-z]+)/, (_all, user: string, trigger: string, hash: string) => {
+      const id = `${user}/${trigger}:${hash}`;
+      let name = this.names.get(id);
+      if (!name) {
+        const n = (this.counts.get(`${user}/${trigger}`) ?? 0) + 1;
+        this.counts.set(`${user}/${trigger}`, n);
+        this.names.set(id, (name = `${user}/${trigger}:${n}`));
+      }
+      return name;
+    });
+  }
+}
