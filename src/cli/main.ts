@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `nudge` command. */
 import { Command, InvalidArgumentError } from 'commander';
-import { accessSync, constants, createReadStream, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../config/config.js';
@@ -12,6 +12,7 @@ import { defaultEventLimits, eventTypes, parseTime, type EventLimits, type Event
 import { defaultProfileOptions } from '../core/profile.js';
 import { buildCatalog } from '../core/triggers/catalog.js';
 import { compileTrigger } from '../core/triggers/program.js';
+import type { OutboundMessage } from '../core/triggers/state.js';
 import { defaultDedupWindowMs, formatBacktestReport, runBacktest, UnorderedHistoryError, type BacktestOptions } from '../engine/backtest.js';
 import { isObject } from '../http/protocols/common.js';
 import { translateSegmentCall } from '../http/protocols/segment.js';
@@ -199,7 +200,8 @@ program
   .option('--until <time>', 'after the last event, run the clock to this time (ISO-8601 or epoch ms), firing the timers due by then', instant)
   .option('--drain <duration>', 'after the last event, run the clock this much longer (e.g. 25h), or "all" to fire every pending timer', drain)
   .option('--json', 'print the report as JSON')
-  .action(async (opts: { events: string; config?: string; triggers?: string; workspace?: string; until?: number; drain?: number; json?: boolean }) => {
+  .option('--messages <file>', 'also write every message that would be sent to this file, one JSON object per line')
+  .action(async (opts: { events: string; config?: string; triggers?: string; workspace?: string; until?: number; drain?: number; json?: boolean; messages?: string }) => {
     if (opts.until !== undefined && opts.drain !== undefined) throw new NudgeError(ErrorCode.invalidInput, 'give --until or --drain, not both');
     const configFile = opts.config ?? (existsSync('nudge.yaml') ? 'nudge.yaml' : null);
     if (configFile === null && opts.triggers === undefined) {
@@ -223,8 +225,10 @@ program
     const workspaceId = opts.workspace ?? config?.workspaces[0]!.id ?? 'default';
     const limits: EventLimits = config ? { maxEventBytes: config.ingest.maxEventBytes, maxFutureMs: config.ingest.maxFutureMs } : defaultEventLimits;
     const reading: HistoryReading = { line: 0, skipped: 0, quietUpTo: 0 };
+    let messages: string[] = [];
     const options = (order: 'stream' | 'sort'): BacktestOptions => ({
       events: readHistory(opts.events, workspaceId, limits, reading),
+      ...(opts.messages === undefined ? {} : { onSend: (m: OutboundMessage) => void messages.push(JSON.stringify(m)) }),
       catalog: buildCatalog(triggers.map((t) => compileTrigger(t.definition))),
       profileOptions: config?.profiles ?? defaultProfileOptions,
       workspaceId,
@@ -243,8 +247,10 @@ program
       if (!(error instanceof UnorderedHistoryError)) throw error;
       console.error(`${opts.events}:${reading.line}: earlier than the event before it; the history is not sorted by time, so it is read again and sorted in memory`);
       Object.assign(reading, { quietUpTo: reading.line, line: 0, skipped: 0 });
+      messages = [];
       report = await runBacktest(options('sort'));
     }
+    if (opts.messages !== undefined) writeFileSync(opts.messages, messages.length === 0 ? '' : `${messages.join('\n')}\n`);
     const seconds = (performance.now() - started) / 1000;
 
     const history = { file: opts.events, lines: reading.line, skippedLines: reading.skipped };

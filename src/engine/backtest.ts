@@ -32,7 +32,7 @@ import { identityKeysOf, foldEvents } from '../core/ingest-fold.js';
 import type { NudgeEvent } from '../core/event.js';
 import type { Profile, ProfileOptions } from '../core/profile.js';
 import type { Catalog } from '../core/triggers/catalog.js';
-import type { Effect, TimerPayload, TriggerState } from '../core/triggers/state.js';
+import type { Effect, OutboundMessage, TimerPayload, TriggerState } from '../core/triggers/state.js';
 import { matchName, transition, type EngineInput } from '../core/triggers/transition.js';
 import type { ClaimedTimer } from '../ports/timer-store.js';
 import { TimerHeap } from './timer-heap.js';
@@ -53,6 +53,8 @@ export interface BacktestOptions {
   order?: 'sort' | 'stream';
   /** A message id seen again within this window is a duplicate and is dropped, as ingestion does. Default 24 h; 0 keeps all. */
   dedupWindowMs?: number;
+  /** Called with every message the triggers would send, in the order they would be sent. */
+  onSend?: (message: OutboundMessage) => void;
 }
 
 /** What one trigger would have done. Counts are of runs: a user who re-enters counts again. */
@@ -362,6 +364,7 @@ class Replay {
         break;
       case 'send': {
         const m = effect.message;
+        this.options.onSend?.(m);
         const variant = variantLabel(m.variants);
         const messages = this.countsOf(m.triggerId).messages;
         const key = `${m.stepId}\u0000${m.channel}\u0000${variant}`;

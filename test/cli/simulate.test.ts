@@ -90,10 +90,18 @@ test('a history out of order is read again, sorted, and gives the same report', 
   const shuffled = [...lines.filter((_, i) => i % 7 !== 3), ...lines.filter((_, i) => i % 7 === 3)];
   const file = path.join(dir, 'shuffled.ndjson');
   writeFileSync(file, shuffled.join('\n') + '\n');
-  const [sorted, unsorted] = await Promise.all([simulate(sample), simulate(file)]);
+  const [sortedMessages, unsortedMessages] = [path.join(dir, 'sorted-messages.ndjson'), path.join(dir, 'unsorted-messages.ndjson')];
+  const [sorted, unsorted] = await Promise.all([simulate(sample, '--messages', sortedMessages), simulate(file, '--messages', unsortedMessages)]);
   assert.equal(unsorted.events.reordered, true);
   const comparable = (r: Output & BacktestReport) => ({ ...r, seconds: 0, history: { ...r.history, file: '' }, events: { ...r.events, reordered: false } });
   assert.deepEqual(comparable(unsorted), comparable(sorted));
+  // --messages lists exactly what would be sent, once each, also when the file had to be read twice.
+  const messages = (f: string) => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { key: string; triggerId: string; stepId: string });
+  const listed = messages(sortedMessages);
+  assert.equal(listed.length, sorted.messages);
+  assert.equal(new Set(listed.map((m) => m.key)).size, listed.length);
+  assert.equal(listed.filter((m) => m.triggerId === 'abandoned-cart' && m.stepId === 'nudge-in-app').length, sent(sorted, 'abandoned-cart', 'nudge-in-app'));
+  assert.deepEqual(messages(unsortedMessages).map((m) => m.key).sort(), listed.map((m) => m.key).sort());
 });
 
 test('bad lines are named by file:line, skipped and counted; the rest is replayed', async () => {
