@@ -12,8 +12,10 @@ import { formatTable, type Benchmark, type SummaryRow } from './support/benchmar
 import { ingestBenchmark } from './ingest.js';
 import { conditionsBenchmark } from './conditions.js';
 import { timersBenchmark } from './timers.js';
+import { engineBenchmark } from './engine.js';
+import { backtestBenchmark } from './backtest.js';
 
-const benchmarks: Benchmark[] = [ingestBenchmark, conditionsBenchmark, timersBenchmark];
+const benchmarks: Benchmark[] = [ingestBenchmark, conditionsBenchmark, timersBenchmark, backtestBenchmark, engineBenchmark];
 
 const selected = process.argv.slice(2);
 const unknown = selected.filter((name) => !benchmarks.some((b) => b.name === name));

@@ -168,6 +168,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
       await scheduler.stop();
       await dispatcher.stop();
       await triggerEngine.close();
+      for (const provider of providers.values()) await provider.close?.();
       await engineStore.close();
       await store.close();
     },

@@ -5,6 +5,8 @@
  * 2xx is delivered; 408, 425, 429 and 5xx, timeouts and connection errors are retried (after
  * `Retry-After` when given); any other status is a permanent failure.
  */
+import http from 'node:http';
+import https from 'node:https';
 import type { ChannelProvider, Delivery, DeliveryOutcome } from '../ports/channel.js';
 
 export interface WebhookOptions {
@@ -17,11 +19,21 @@ export interface WebhookOptions {
 
 const retryable = new Set([408, 425, 429]);
 
+/**
+ * Requests go through `node:http` with a keep-alive agent rather than `fetch`: at thousands of
+ * messages a second, fetch's request, response and stream objects cost about twice the CPU.
+ */
 export class WebhookChannel implements ChannelProvider {
   readonly kind = 'webhook';
-  constructor(private readonly options: WebhookOptions) {}
+  private readonly url: URL;
+  private readonly agent: http.Agent;
 
-  async send(delivery: Delivery): Promise<DeliveryOutcome> {
+  constructor(private readonly options: WebhookOptions) {
+    this.url = new URL(options.url);
+    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
+  }
+
+  send(delivery: Delivery): Promise<DeliveryOutcome> {
     const { message } = delivery;
     const body = JSON.stringify({
       id: delivery.idempotencyKey,
@@ -36,24 +48,45 @@ export class WebhookChannel implements ChannelProvider {
       at: message.at,
       attempt: delivery.attempt,
     });
-    let response: Response;
-    try {
-      response = await fetch(this.options.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': delivery.idempotencyKey, ...this.options.headers },
-        body,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-      });
-      await response.arrayBuffer(); // drain, so the connection is reused
-    } catch (error) {
-      return { status: 'retry', error: `POST ${this.options.url}: ${(error as Error).message}` };
-    }
-    if (response.ok) return { status: 'delivered' };
-    const error = `POST ${this.options.url}: HTTP ${response.status}`;
-    if (response.status >= 500 || retryable.has(response.status)) {
-      const seconds = Number(response.headers.get('retry-after'));
-      return Number.isFinite(seconds) && seconds > 0 ? { status: 'retry', error, retryAfterMs: seconds * 1000 } : { status: 'retry', error };
-    }
-    return { status: 'failed', error };
+    const where = `POST ${this.options.url}`;
+    const request = this.url.protocol === 'https:' ? https.request : http.request;
+    return new Promise((resolve) => {
+      const req = request(
+        this.url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          timeout: this.options.timeoutMs ?? 10_000,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            'idempotency-key': delivery.idempotencyKey,
+            ...this.options.headers,
+          },
+        },
+        (res) => {
+          res.resume(); // drain, so the connection is reused
+          res.on('end', () => resolve(outcomeOf(where, res.statusCode ?? 0, res.headers['retry-after'])));
+          res.on('error', (error) => resolve({ status: 'retry', error: `${where}: ${error.message}` }));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs ?? 10_000} ms`)));
+      req.on('error', (error) => resolve({ status: 'retry', error: `${where}: ${error.message}` }));
+      req.end(body);
+    });
   }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+}
+
+function outcomeOf(where: string, status: number, retryAfter: string | undefined): DeliveryOutcome {
+  if (status >= 200 && status < 300) return { status: 'delivered' };
+  const error = `${where}: HTTP ${status}`;
+  if (status >= 500 || retryable.has(status)) {
+    const seconds = Number(retryAfter);
+    return Number.isFinite(seconds) && seconds > 0 ? { status: 'retry', error, retryAfterMs: seconds * 1000 } : { status: 'retry', error };
+  }
+  return { status: 'failed', error };
 }

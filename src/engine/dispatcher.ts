@@ -29,24 +29,42 @@ export interface DispatcherOptions {
   maxAttempts?: number;
   /** First retry delay, doubled each attempt up to an hour. Default 1,000 ms. */
   backoffMs?: number;
-  /** Messages claimed at once (and sent concurrently). Default 100. */
-  batch?: number;
+  /** Most messages being delivered at once. Default 256. */
+  concurrency?: number;
   /** Default 60,000 ms. */
   leaseMs?: number;
 }
 
 const maxBackoffMs = 3_600_000;
+/** Most messages claimed in one transaction. */
+const claimBatch = 128;
+/** Outcomes are recorded once this many have come back, or `settleDelayMs` after the first. */
+const settleBatch = 64;
+const settleDelayMs = 5;
 
+/**
+ * Deliveries overlap: messages are claimed while earlier ones are still on their way (up to
+ * `concurrency` at once, topped up once half have come back), and outcomes are recorded in
+ * groups, so one slow receiver does not hold up the rest and a busy outbox costs few
+ * transactions (each is an fsync).
+ */
 export class Dispatcher {
-  private running: Promise<void> | null = null;
-  private again = false;
   private stopped = true;
+  private claiming: Promise<void> | null = null;
+  private claimAgain = false;
+  private inFlight = 0;
+  private settled: { entry: OutboxEntry; result: DeliveryResult }[] = [];
+  private settling: Promise<void> | null = null;
+  private settleTimer: NodeJS.Timeout | null = null;
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
+  private readonly concurrency: number;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: DispatcherOptions) {
     this.maxAttempts = options.maxAttempts ?? 5;
     this.backoffMs = options.backoffMs ?? 1000;
+    this.concurrency = options.concurrency ?? 256;
   }
 
   start(): void {
@@ -54,30 +72,32 @@ export class Dispatcher {
     this.kick();
   }
 
-  /** Something new is in the outbox. */
+  /** Something new may be in the outbox. */
   kick(): void {
     if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
+    if (this.claiming) {
+      this.claimAgain = true;
       return;
     }
-    this.running = (async () => {
+    this.claiming = (async () => {
       do {
-        this.again = false;
+        this.claimAgain = false;
         try {
-          await this.drain();
+          await this.claim();
         } catch (error) {
           this.options.onError?.(error);
         }
-      } while (this.again && !this.stopped);
-      this.running = null;
+      } while (this.claimAgain && !this.stopped);
+      this.claiming = null;
       await this.arm();
+      this.checkIdle();
     })();
   }
 
-  /** Resolves when nothing is being delivered. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  /** Resolves when nothing is being claimed, delivered or recorded. */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   async stop(): Promise<void> {
@@ -86,23 +106,73 @@ export class Dispatcher {
     await this.idle();
   }
 
-  private async drain(): Promise<void> {
+  private isIdle(): boolean {
+    return this.claiming === null && this.inFlight === 0 && this.settling === null && this.settled.length === 0;
+  }
+
+  private checkIdle(): void {
+    if (!this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async claim(): Promise<void> {
     const { store, clock } = this.options;
-    const batch = this.options.batch ?? 100;
-    for (;;) {
-      if (this.stopped) return;
-      const claimed = await store.claimOutbox(clock.now(), batch, this.options.leaseMs ?? 60_000);
-      if (claimed.length === 0) return;
-      const results = await Promise.all(claimed.map((entry) => this.deliver(entry)));
-      const now = clock.now();
-      await store.settleOutbox(results, now);
-      claimed.forEach((entry, i) => {
-        const r = results[i]!;
-        if (r.status === 'retry') return;
-        this.options.onOutcome?.(entry.workspaceId, entry.message, r.status === 'delivered' ? `delivered:${r.via}` : 'failed', now);
-      });
-      if (claimed.length < batch) return;
+    // Top up only once half the slots are free: claiming one message per returning delivery
+    // would cost a transaction per message.
+    if (this.inFlight > this.concurrency / 2) return;
+    while (!this.stopped && this.inFlight < this.concurrency) {
+      const want = Math.min(claimBatch, this.concurrency - this.inFlight);
+      const claimed = await store.claimOutbox(clock.now(), want, this.options.leaseMs ?? 60_000);
+      for (const entry of claimed) {
+        this.inFlight++;
+        void this.deliver(entry).then(
+          (result) => this.done(entry, result),
+          (error: unknown) => this.done(entry, { key: entry.message.key, status: 'retry', error: String(error), notBefore: clock.now() + this.backoffMs }),
+        );
+      }
+      if (claimed.length < want) return;
     }
+  }
+
+  private done(entry: OutboxEntry, result: DeliveryResult): void {
+    this.inFlight--;
+    this.settled.push({ entry, result });
+    if (this.settled.length >= settleBatch || this.inFlight === 0) void this.settle();
+    else if (!this.settleTimer) this.settleTimer = setTimeout(() => void this.settle(), settleDelayMs);
+  }
+
+  /** Records the outcomes that have come back, in one transaction; then claims more. */
+  private settle(): Promise<void> {
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = null;
+    if (this.settling) return this.settling;
+    this.settling = (async () => {
+      while (this.settled.length > 0) {
+        const batch = this.settled;
+        this.settled = [];
+        const now = this.options.clock.now();
+        try {
+          await this.options.store.settleOutbox(
+            batch.map((b) => b.result),
+            now,
+          );
+        } catch (error) {
+          // Unrecorded outcomes: their claims run out and the messages are delivered again (same key).
+          this.options.onError?.(error);
+          continue;
+        }
+        for (const { entry, result } of batch) {
+          if (result.status === 'retry') continue;
+          this.options.onOutcome?.(entry.workspaceId, entry.message, result.status === 'delivered' ? `delivered:${result.via}` : 'failed', now);
+        }
+      }
+      this.settling = null;
+      this.kick();
+      this.checkIdle();
+    })();
+    return this.settling;
   }
 
   private async deliver(entry: OutboxEntry): Promise<DeliveryResult> {
