@@ -126,6 +126,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     profiles: (workspaceId, ids) => pipeline.profilesByIds(workspaceId, ids),
     timers: scheduler,
     onSends: () => dispatcher.kick(),
+    handoff: dispatcher,
     onError: reportError,
   });
   const triggerEngine = engine;

@@ -23,7 +23,7 @@ import type { Catalog } from '../core/triggers/catalog.js';
 import type { OutboundMessage, TriggerState } from '../core/triggers/state.js';
 import { matchName, transition, type EngineInput } from '../core/triggers/transition.js';
 import type { Clock } from '../ports/clock.js';
-import { userOfPartitionKey, userRefKey, type CounterKey, type EngineCommit, type EngineStore, type UserRef } from '../ports/engine-store.js';
+import { OutboxStatus, userOfPartitionKey, userRefKey, type CounterKey, type EngineCommit, type EngineStore, type OutboxEntry, type UserRef } from '../ports/engine-store.js';
 import type { EventLog } from '../ports/event-log.js';
 import type { Timer, TimerVersion } from '../ports/timer-store.js';
 import type { TimerFiring } from './timer-scheduler.js';
@@ -36,8 +36,10 @@ export interface TriggerEngineOptions {
   profiles: (workspaceId: string, profileIds: readonly string[]) => Promise<Map<string, Profile>>;
   /** Told about timers the engine committed or cancelled, so they fire (or not) on time. */
   timers?: { scheduled(timers: readonly Timer[]): void; cancelled(ids: readonly string[]): void };
-  /** Told after a commit that added outbox entries. */
+  /** Told after a commit that added outbox entries it did not hand over. */
   onSends?: (count: number) => void;
+  /** Takes fresh sends straight from the commit, already claimed (see `Dispatcher.reserve`). */
+  handoff?: { reserve(n: number): number; unreserve(n: number): void; readonly leaseMs: number; deliverClaimed(entries: readonly OutboxEntry[]): void };
   onError?: (error: unknown) => void;
   /** Most user states kept in memory. Default 100,000. */
   cacheMaxStates?: number;
@@ -214,6 +216,7 @@ export class TriggerEngine {
 
   private async flush(group: QueuedInput[]): Promise<void> {
     const touched = new Map<string, UserRef>();
+    let reserved = 0;
     // With nothing queued behind this group, every event handed over so far is in it or done:
     // the skipped ones up to `skippedTo` may be recorded as applied with it.
     const covered = this.queue.length === 0 ? this.skippedTo : 0;
@@ -222,7 +225,12 @@ export class TriggerEngine {
       const profiles = await this.timerProfiles(group);
       const commit = this.decide(group, profiles, touched);
       if (covered > (commit.position ?? 0) && covered > this.position) commit.position = covered;
-      await this.options.store.commit(commit);
+      const now = this.options.clock.now();
+      const handoff = this.options.handoff;
+      reserved = handoff?.reserve(commit.sends.length) ?? 0;
+      const claimedUntil = now + (handoff?.leaseMs ?? 0);
+      const sends = commit.sends.map((s, i) => (i < reserved ? { ...s, claimedUntil } : s));
+      const { addedSends } = await this.options.store.commit({ ...commit, sends });
       this.stats_.commits++;
       this.stats_.inputs += group.length;
       this.stats_.sends += commit.sends.length;
@@ -230,9 +238,23 @@ export class TriggerEngine {
       this.evict();
       this.options.timers?.cancelled(commit.cancel);
       this.options.timers?.scheduled(commit.schedule);
-      if (commit.sends.length > 0) this.options.onSends?.(commit.sends.length);
+      let handedOver = 0;
+      if (handoff && reserved > 0) {
+        // Only entries this commit added: a key already in the outbox is someone else's message.
+        const added = new Set(addedSends);
+        const handed: OutboxEntry[] = sends
+          .slice(0, reserved)
+          .filter((s) => added.has(s.message.key))
+          .map(({ workspaceId, message }) => ({ workspaceId, message, status: OutboxStatus.pending, attempts: 0, notBefore: message.at, createdAt: now, updatedAt: now, deliveredVia: null, lastError: null }));
+        handoff.unreserve(reserved - handed.length);
+        reserved = 0;
+        handoff.deliverClaimed(handed);
+        handedOver = handed.length;
+      }
+      if (addedSends.length > handedOver) this.options.onSends?.(addedSends.length - handedOver);
       for (const q of group) q.done();
     } catch (error) {
+      this.options.handoff?.unreserve(reserved);
       // Nothing was committed: forget what the transitions changed in memory and try the same
       // inputs again a little later, in the same order, ahead of anything that came since.
       for (const key of touched.keys()) this.states.delete(key);

@@ -49,8 +49,12 @@ export interface CounterKey {
 
 export interface EngineCommit {
   states: readonly StateWrite[];
-  /** New outbox entries; one whose key is already in the outbox is ignored. */
-  sends: readonly { workspaceId: string; message: OutboundMessage }[];
+  /**
+   * New outbox entries; one whose key is already in the outbox is ignored. With `claimedUntil`
+   * the entry is added already claimed until then: the committing process delivers it at once,
+   * without a separate claim.
+   */
+  sends: readonly { workspaceId: string; message: OutboundMessage; claimedUntil?: number }[];
   /** Added to the counters. */
   counters: readonly { key: CounterKey; count: number }[];
   schedule: readonly Timer[];
@@ -112,7 +116,8 @@ export interface EngineStore {
   readonly timers: TimerStore;
   /** States of these profiles (missing ones are absent from the map), keyed by `workspaceId/profileId`. */
   loadStates(users: readonly UserRef[]): Promise<Map<string, TriggerState>>;
-  commit(changes: EngineCommit): Promise<void>;
+  /** Applies the commit; returns the keys of the outbox entries it added (not those already there). */
+  commit(changes: EngineCommit): Promise<{ addedSends: string[] }>;
   /** The last committed `EngineCommit.position` (0 if none). */
   position(): Promise<number>;
 

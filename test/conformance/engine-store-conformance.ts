@@ -482,6 +482,17 @@ export function engineStoreConformance(name: string, open: (clock: Clock) => Pro
       assert.equal(await store.timers.complete([fresh!]), 0);
     });
 
+    it('commit returns the outbox keys it added; an entry committed claimed is not claimable until its lease ends', async (store, { clock }) => {
+      clock.set(t0);
+      const a = send(ann, 'push1');
+      const b = send(bob, 'push1');
+      assert.deepEqual(await store.commit(commit({ sends: [{ ...a, claimedUntil: t0 + 5000 }, b] })), { addedSends: [a.message.key, b.message.key] });
+      assert.deepEqual(await store.commit(commit({ sends: [a, send(cid, 'push1')] })), { addedSends: [send(cid, 'push1').message.key] }, 'a key already there is not added again');
+      assert.deepEqual((await store.claimOutbox(t0, 10, 10_000)).map((e) => e.message.profileId).sort(), ['u:bob', 'u:cid'], 'the claimed one is held');
+      assert.equal(await store.nextOutboxAt(), t0 + 5000);
+      assert.deepEqual((await store.claimOutbox(t0 + 5000, 10, 1000)).map((e) => e.message.key), [a.message.key], 'its lease ran out: claimable again');
+    });
+
     it('releaseAllClaims makes every claimed timer and outbox entry claimable again at once', async (store, { clock }) => {
       clock.set(t0);
       await store.commit(commit({ sends: [send(ann, 'push1'), send(bob, 'push1')], schedule: [timer(ann, 'T1', 0), timer(bob, 'T2', 500)] }));

@@ -95,11 +95,11 @@ export class MemoryEngineStore implements EngineStore {
     return found;
   }
 
-  async commit(c: EngineCommit): Promise<void> {
+  async commit(c: EngineCommit): Promise<{ addedSends: string[] }> {
     // Everything that can throw happens before the first change, so a rejected commit changed nothing.
     assertTimers(c.schedule);
     const states = c.states.map((s) => ({ key: userRefKey(s), json: s.state === null ? null : JSON.stringify(s.state) }));
-    const sends = c.sends.map((s) => ({ workspaceId: s.workspaceId, message: copy(s.message) }));
+    const sends = c.sends.map((s) => ({ workspaceId: s.workspaceId, message: copy(s.message), claimedUntil: s.claimedUntil ?? null }));
     const counters = c.counters.map((x) => ({ key: copy(x.key), count: x.count }));
     const now = this.clock.now();
 
@@ -109,10 +109,12 @@ export class MemoryEngineStore implements EngineStore {
       if (s.json === null) this.states.delete(s.key);
       else this.states.set(s.key, s.json);
     }
-    for (const { workspaceId, message } of sends) {
+    const addedSends: string[] = [];
+    for (const { workspaceId, message, claimedUntil } of sends) {
       if (this.outbox.has(message.key)) continue;
       const entry: OutboxEntry = { workspaceId, message, status: OutboxStatus.pending, attempts: 0, notBefore: message.at, createdAt: now, updatedAt: now, deliveredVia: null, lastError: null };
-      this.outbox.set(message.key, { entry, profileId: message.profileId, claimedUntil: null });
+      this.outbox.set(message.key, { entry, profileId: message.profileId, claimedUntil });
+      addedSends.push(message.key);
     }
     for (const { key, count } of counters) {
       const id = counterId(key);
@@ -122,6 +124,7 @@ export class MemoryEngineStore implements EngineStore {
     }
     if (c.position !== undefined) this.applied = Math.max(this.applied, c.position);
     await Promise.all(timerWork);
+    return { addedSends };
   }
 
   async position(): Promise<number> {

@@ -123,7 +123,7 @@ export class SqliteEngineStore implements EngineStore {
   private readonly db: Database.Database;
   private readonly clock: Clock;
   private readonly stmt;
-  private readonly commitTx: (changes: EngineCommit, now: number) => void;
+  private readonly commitTx: (changes: EngineCommit, now: number) => { addedSends: string[] };
   private readonly claimTx: (now: number, limit: number, leaseMs: number) => OutboxEntry[];
   private readonly settleTx: (results: readonly DeliveryResult[], now: number) => void;
   private readonly saveVersionsTx: (versions: readonly TriggerVersionRecord[]) => void;
@@ -149,8 +149,8 @@ export class SqliteEngineStore implements EngineStore {
       ),
       deleteState: db.prepare('DELETE FROM states WHERE workspace_id = ? AND profile_id = ?'),
       addOutbox: db.prepare(
-        `INSERT OR IGNORE INTO outbox (key, workspace_id, profile_id, trigger_id, status, not_before, created_at, updated_at, message)
-         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO outbox (key, workspace_id, profile_id, trigger_id, status, not_before, claimed_until, created_at, updated_at, message)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`,
       ),
       addCounter: db.prepare(
         `INSERT INTO counters (workspace_id, trigger_id, kind, step_id, channel, variant, count) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -195,8 +195,10 @@ export class SqliteEngineStore implements EngineStore {
     // Timer changes go through the timer store's synchronous forms, inside this transaction. States
     // are serialised last, as they are written: a state that cannot be stored rolls back the rest.
     this.commitTx = db.transaction((c: EngineCommit, now: number) => {
-      for (const { workspaceId, message } of c.sends) {
-        s.addOutbox.run(message.key, workspaceId, message.profileId, message.triggerId, message.at, now, now, JSON.stringify(message));
+      const addedSends: string[] = [];
+      for (const { workspaceId, message, claimedUntil } of c.sends) {
+        const added = s.addOutbox.run(message.key, workspaceId, message.profileId, message.triggerId, message.at, claimedUntil ?? null, now, now, JSON.stringify(message)).changes;
+        if (added > 0) addedSends.push(message.key);
       }
       for (const { key: k, count } of c.counters) s.addCounter.run(k.workspaceId, k.triggerId, k.kind, k.stepId, k.channel, k.variant, count);
       // Completions name versions and cancels ids; schedules come last, so a commit that both
@@ -209,6 +211,7 @@ export class SqliteEngineStore implements EngineStore {
         else s.putState.run(w.workspaceId, w.profileId, JSON.stringify(w.state));
       }
       if (c.position !== undefined) s.setPosition.run(c.position);
+      return { addedSends };
     });
     this.claimTx = db.transaction((now: number, limit: number, leaseMs: number) => {
       const rows = [...(s.pendingDue.all(now, limit) as OutboxRow[]), ...(s.expiredClaims.all(now, limit) as OutboxRow[])];
@@ -242,8 +245,8 @@ export class SqliteEngineStore implements EngineStore {
     return found;
   }
 
-  async commit(changes: EngineCommit): Promise<void> {
-    this.commitTx(changes, this.clock.now());
+  async commit(changes: EngineCommit): Promise<{ addedSends: string[] }> {
+    return this.commitTx(changes, this.clock.now());
   }
 
   async position(): Promise<number> {
