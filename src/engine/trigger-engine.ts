@@ -45,6 +45,8 @@ export interface TriggerEngineOptions {
   cacheMaxStates?: number;
   /** Most inputs handled in one commit. Default 5,000. */
   maxGroup?: number;
+  /** How long the first input of a group waits for others to join it. Default 1 ms; 0 = none. */
+  coalesceMs?: number;
 }
 
 interface QueuedInput {
@@ -81,6 +83,7 @@ export class TriggerEngine {
   private readonly states = new Map<string, TriggerState | null>();
   private readonly cacheMax: number;
   private readonly maxGroup: number;
+  private readonly coalesceMs: number;
   private position = 0;
   /** The newest log position handed to the engine, applied or skipped. */
   private skippedTo = 0;
@@ -92,6 +95,7 @@ export class TriggerEngine {
     this.catalog = options.catalog;
     this.cacheMax = options.cacheMaxStates ?? 100_000;
     this.maxGroup = options.maxGroup ?? 5000;
+    this.coalesceMs = options.coalesceMs ?? 1;
   }
 
   /**
@@ -209,6 +213,9 @@ export class TriggerEngine {
   private kick(): void {
     if (this.running || this.retryTimer) return;
     this.running = (async () => {
+      // Inputs come a few at a time (timers fire as they come due); a moment's wait lets a group
+      // gather, so a busy engine pays one transaction for many inputs instead of one for each.
+      if (this.coalesceMs > 0 && this.queue.length < this.maxGroup / 8) await new Promise((r) => setTimeout(r, this.coalesceMs));
       while (this.queue.length > 0 && !this.retryTimer) await this.flush(this.queue.splice(0, this.maxGroup));
       this.running = null;
     })();
