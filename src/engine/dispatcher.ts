@@ -219,7 +219,7 @@ export class Dispatcher {
       }
       let outcome: DeliveryOutcome;
       try {
-        outcome = await provider.send({ workspaceId: entry.workspaceId, message, channel, idempotencyKey: message.key, attempt });
+        outcome = await provider.send({ workspaceId: entry.workspaceId, message, channel, content: {}, idempotencyKey: message.key, attempt });
       } catch (error) {
         outcome = { status: 'retry', error: (error as Error).message };
       }

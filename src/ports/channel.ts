@@ -9,9 +9,17 @@
  */
 import type { OutboundMessage } from '../core/triggers/state.js';
 
+/**
+ * A message's content for one channel, rendered from its template: named parts such as `subject`,
+ * `html`, `text` (email), `title`, `body`, `url`, `icon` (push, in-app), `text` (SMS).
+ */
+export type RenderedContent = Readonly<Record<string, string>>;
+
 export interface Delivery {
   workspaceId: string;
   message: OutboundMessage;
+  /** The content rendered for `channel`; empty when the message's template defines no parts for it. */
+  content: RenderedContent;
   /** The channel being tried: the message's own, or one of its fallbacks. */
   channel: string;
   /** Stable per message across retries and restarts; receivers use it to drop repeats. */
