@@ -118,6 +118,12 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     onError: reportError,
     maxAttempts: config.delivery.maxAttempts,
     backoffMs: config.delivery.backoffMs,
+    policy: config.delivery.policy,
+    usersOf: async (workspaceId, ids) => {
+      const users = new Map<string, { consent: unknown; timezone: string | null }>();
+      for (const [id, p] of await pipeline.profilesByIds(workspaceId, ids)) users.set(id, { consent: p.traits['consent'], timezone: p.computed.timezone });
+      return users;
+    },
   });
   engine = new TriggerEngine({
     store: engineStore,

@@ -9,6 +9,7 @@ import { Ajv } from 'ajv';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError, type Issue } from '../core/errors.js';
 import { defaultEventLimits, type EventLimits } from '../core/event.js';
+import type { DeliveryPolicy } from '../core/delivery/policy.js';
 import { defaultProfileOptions, type ProfileOptions } from '../core/profile.js';
 import { ConfigSchema, type ConfigFile } from './schema.js';
 import { YamlSource, type YamlPath } from './yaml-source.js';
@@ -33,7 +34,7 @@ export interface Config {
   triggers: { dir: string; watch: boolean };
   /** Provider per channel name. */
   channels: Record<string, ChannelConfig>;
-  delivery: { maxAttempts: number; backoffMs: number };
+  delivery: { maxAttempts: number; backoffMs: number; policy: DeliveryPolicy };
 }
 
 const validate = new Ajv({ allErrors: true, useDefaults: false }).compile<ConfigFile>(ConfigSchema);
@@ -118,7 +119,22 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
         p.webhook ? { kind: 'webhook', url: p.webhook.url, headers: p.webhook.headers ?? {}, timeoutMs: ms(p.webhook.timeout, 10_000) } : { kind: 'log' },
       ]),
     ),
-    delivery: { maxAttempts: c.delivery?.maxAttempts ?? 5, backoffMs: ms(c.delivery?.backoff, 1000) },
+    delivery: {
+      maxAttempts: c.delivery?.maxAttempts ?? 5,
+      backoffMs: ms(c.delivery?.backoff, 1000),
+      policy: {
+        caps: (c.delivery?.caps ?? []).map((cap) => ({
+          max: cap.max,
+          windowMs: ms(cap.per, 3_600_000),
+          ...(cap.channel === undefined ? {} : { channel: cap.channel }),
+          ...(cap.trigger === undefined ? {} : { triggerId: cap.trigger }),
+        })),
+        quietHours: c.delivery?.quietHours
+          ? { from: c.delivery.quietHours.from, to: c.delivery.quietHours.to, action: c.delivery.quietHours.action ?? 'defer', ...(c.delivery.quietHours.channels ? { channels: c.delivery.quietHours.channels } : {}) }
+          : null,
+        defaultConsent: c.delivery?.consent ?? 'granted',
+      },
+    },
   };
 }
 

@@ -100,6 +100,36 @@ export const ConfigSchema = Type.Object(
         {
           maxAttempts: Type.Optional(Type.Integer({ minimum: 1, description: 'Attempts on one channel before its fallbacks. Default 5.' })),
           backoff: Type.Optional(Duration('First retry delay, doubled on each attempt.', '1s')),
+          caps: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  max: Type.Integer({ minimum: 0, description: 'At most this many messages…' }),
+                  per: Duration('…in any window this long.', '1h'),
+                  channel: Type.Optional(Type.String({ description: "Only this channel's messages. Default: all channels." })),
+                  trigger: Type.Optional(Type.String({ description: "Only this trigger's messages. Default: all triggers." })),
+                },
+                { additionalProperties: false },
+              ),
+              { description: 'Frequency caps per user, checked when a message is about to go out; transactional messages are exempt. Default: none.' },
+            ),
+          ),
+          quietHours: Type.Optional(
+            Type.Object(
+              {
+                from: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: "Start, HH:MM in the user's time zone." }),
+                to: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: 'End, HH:MM.' }),
+                channels: Type.Optional(Type.Array(Type.String(), { description: 'Channels it applies to. Default: all.' })),
+                action: Type.Optional(Type.Union([Type.Literal('defer'), Type.Literal('drop')], { description: 'defer (default): send when they end; drop: do not send.' })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+          consent: Type.Optional(
+            Type.Union([Type.Literal('granted'), Type.Literal('denied')], {
+              description: "For topics a user's `consent` trait says nothing about (transactional is always allowed): granted (default) or denied (opt-in only).",
+            }),
+          ),
         },
         { additionalProperties: false },
       ),

@@ -10,6 +10,7 @@
  *                                --retry-----> pending (notBefore = now + backoff)
  *                                --failed on every channel--> failed
  */
+import { decideDelivery, defaultDeliveryPolicy, historyWindowMs, orderForCaps, type DeliveryPolicy, type PastSend } from '../core/delivery/policy.js';
 import type { OutboundMessage } from '../core/triggers/state.js';
 import type { ChannelProvider, DeliveryOutcome } from '../ports/channel.js';
 import type { Clock } from '../ports/clock.js';
@@ -33,6 +34,16 @@ export interface DispatcherOptions {
   concurrency?: number;
   /** Default 60,000 ms. */
   leaseMs?: number;
+  /** Consent, frequency caps and quiet hours, checked for each message as it is about to go out. Default: none. */
+  policy?: DeliveryPolicy;
+  /** What the policy needs to know of users: their `consent` trait and time zone. */
+  usersOf?: (workspaceId: string, profileIds: readonly string[]) => Promise<Map<string, { consent: unknown; timezone: string | null }>>;
+}
+
+/** A message the policy let through, with the channels it may use, in order. */
+interface Cleared {
+  entry: OutboxEntry;
+  channels: string[];
 }
 
 const maxBackoffMs = 3_600_000;
@@ -62,6 +73,8 @@ export class Dispatcher {
   private idleWaiters: (() => void)[] = [];
   /** Slots promised to messages being committed already claimed (see `reserve`). */
   private reserved = 0;
+  /** Messages on their way (not yet recorded as delivered), per user: they count against caps. */
+  private readonly underway = new Map<string, PastSend[]>();
 
   constructor(private readonly options: DispatcherOptions) {
     this.maxAttempts = options.maxAttempts ?? 5;
@@ -120,7 +133,7 @@ export class Dispatcher {
   /** Delivers messages committed already claimed, in slots reserved for them. */
   deliverClaimed(entries: readonly OutboxEntry[]): void {
     this.reserved -= entries.length;
-    for (const entry of entries) this.deliverOne(entry);
+    this.dispatch(entries);
   }
 
   /** Resolves when nothing is being claimed, delivered or recorded. */
@@ -154,17 +167,95 @@ export class Dispatcher {
     while (!this.stopped && this.inFlight + this.reserved < this.concurrency) {
       const want = Math.min(claimBatch, this.concurrency - this.inFlight - this.reserved);
       const claimed = await store.claimOutbox(clock.now(), want, this.leaseMs);
-      for (const entry of claimed) this.deliverOne(entry);
+      this.dispatch(claimed);
       if (claimed.length < want) return;
     }
   }
 
-  private deliverOne(entry: OutboxEntry): void {
-    this.inFlight++;
-    void this.deliver(entry).then(
+  /** Takes slots for claimed messages, lets the policy decide each, and sends those it clears. */
+  private dispatch(entries: readonly OutboxEntry[]): void {
+    if (entries.length === 0) return;
+    this.inFlight += entries.length;
+    void this.clear(entries).then(
+      (decisions) => {
+        for (const d of decisions) {
+          if ('status' in d.result) this.done(d.entry, d.result);
+          else this.send(d.result);
+        }
+      },
+      (error: unknown) => {
+        this.options.onError?.(error);
+        for (const entry of entries) this.done(entry, { key: entry.message.key, status: 'retry', error: String(error), notBefore: this.options.clock.now() + this.backoffMs });
+      },
+    );
+  }
+
+  private send(cleared: Cleared): void {
+    const { entry } = cleared;
+    void this.deliver(entry, cleared.channels).then(
       (result) => this.done(entry, result),
       (error: unknown) => this.done(entry, { key: entry.message.key, status: 'retry', error: String(error), notBefore: this.options.clock.now() + this.backoffMs }),
     );
+  }
+
+  /**
+   * The policy's decision for each message: the channels it may go out on, or a result (suppressed,
+   * deferred). Decided one after the other, the most important first, counting the messages
+   * cleared before against the caps.
+   */
+  private async clear(entries: readonly OutboxEntry[]): Promise<{ entry: OutboxEntry; result: Cleared | DeliveryResult }[]> {
+    const policy = this.options.policy ?? defaultDeliveryPolicy;
+    const trivial = policy.caps.length === 0 && policy.quietHours === null && policy.defaultConsent === 'granted' && !this.options.usersOf;
+    if (trivial) return entries.map((entry) => ({ entry, result: { entry, channels: [entry.message.channel, ...entry.message.fallback] } }));
+
+    const now = this.options.clock.now();
+    const users = new Map<string, { consent: unknown; timezone: string | null }>();
+    const histories = new Map<string, PastSend[]>();
+    const byWorkspace = new Map<string, Set<string>>();
+    for (const e of entries) {
+      const set = byWorkspace.get(e.workspaceId) ?? new Set<string>();
+      set.add(e.message.profileId);
+      byWorkspace.set(e.workspaceId, set);
+    }
+    const windowMs = historyWindowMs(policy);
+    for (const [workspaceId, ids] of byWorkspace) {
+      const found = (await this.options.usersOf?.(workspaceId, [...ids])) ?? new Map();
+      for (const id of ids) {
+        const key = `${workspaceId}/${id}`;
+        const u = found.get(id);
+        if (u) users.set(key, u);
+        histories.set(key, windowMs > 0 ? await this.recentSends(workspaceId, id, now - windowMs) : []);
+      }
+    }
+
+    const ordered = orderForCaps(entries.map((entry) => ({ entry, priority: entry.message.priority, at: entry.message.at })));
+    return ordered.map(({ entry }) => {
+      const m = entry.message;
+      const key = `${entry.workspaceId}/${m.profileId}`;
+      const user = users.get(key);
+      const underway = this.underway.get(key) ?? [];
+      const history = [...(histories.get(key) ?? []), ...underway];
+      const decisions = [m.channel, ...m.fallback].map((channel) => ({
+        channel,
+        decision: decideDelivery({ channel, topic: m.topic, triggerId: m.triggerId, consent: user?.consent, timezone: user?.timezone ?? null, history, now }, policy),
+      }));
+      const allowed = decisions.filter((d) => d.decision.action === 'send').map((d) => d.channel);
+      if (allowed.length > 0) {
+        underway.push({ at: now, channel: allowed[0]!, triggerId: m.triggerId });
+        this.underway.set(key, underway);
+        return { entry, result: { entry, channels: allowed } };
+      }
+      const first = decisions[0]!.decision;
+      if (first.action === 'defer') return { entry, result: { key: m.key, status: 'deferred', notBefore: first.until, error: first.reason } };
+      const drop = decisions.map((d) => d.decision).find((d) => d.action === 'drop');
+      return { entry, result: { key: m.key, status: 'suppressed', error: drop && drop.action === 'drop' ? `${drop.reason}: ${drop.detail}` : 'not allowed' } };
+    });
+  }
+
+  /** The user's messages delivered since `since`, as caps count them. */
+  private async recentSends(workspaceId: string, profileId: string, since: number): Promise<PastSend[]> {
+    const page = await this.options.store.listOutbox(workspaceId, { profileId, status: 'delivered', limit: 1000 });
+    return page.items.filter((e) => e.updatedAt > since).map((e) => ({ at: e.updatedAt, channel: e.deliveredVia ?? e.message.channel, triggerId: e.message.triggerId }));
   }
 
   private done(entry: OutboxEntry, result: DeliveryResult): void {
@@ -195,8 +286,10 @@ export class Dispatcher {
           continue;
         }
         for (const { entry, result } of batch) {
+          this.release(entry);
           if (result.status === 'retry') continue;
-          this.options.onOutcome?.(entry.workspaceId, entry.message, result.status === 'delivered' ? `delivered:${result.via}` : 'failed', now);
+          const outcome = result.status === 'delivered' ? `delivered:${result.via}` : result.status === 'suppressed' ? `suppressed:${(result.error ?? '').split(':')[0]}` : result.status;
+          this.options.onOutcome?.(entry.workspaceId, entry.message, outcome, now);
         }
       }
       this.settling = null;
@@ -206,10 +299,9 @@ export class Dispatcher {
     return this.settling;
   }
 
-  private async deliver(entry: OutboxEntry): Promise<DeliveryResult> {
+  private async deliver(entry: OutboxEntry, channels: readonly string[]): Promise<DeliveryResult> {
     const { message } = entry;
     const attempt = entry.attempts + 1;
-    const channels = [message.channel, ...message.fallback];
     let lastError = '';
     for (const channel of channels) {
       const provider = this.options.providerOf(channel);
@@ -232,6 +324,16 @@ export class Dispatcher {
       // Failed for good, or retried long enough: the next fallback.
     }
     return { key: message.key, status: 'failed', error: lastError };
+  }
+
+  /** A message is recorded: it is no longer counted as under way (the store has it, if delivered). */
+  private release(entry: OutboxEntry): void {
+    const key = `${entry.workspaceId}/${entry.message.profileId}`;
+    const list = this.underway.get(key);
+    if (!list) return;
+    const i = list.findIndex((s) => s.triggerId === entry.message.triggerId);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.underway.delete(key);
   }
 
   private async arm(): Promise<void> {

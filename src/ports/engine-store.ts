@@ -6,8 +6,9 @@
  * Glossary
  * - state: a user's `TriggerState` (core/triggers/state.ts), opaque JSON to the store.
  * - outbox entry: a message the engine decided to send, keyed by `message.key` (user, run, step).
- *   pending -> (claimed by a dispatcher for a lease) -> delivered | failed; a claim that is neither
- *   marked delivered nor failed before its lease ends is pending again (the dispatcher died).
+ *   pending -> (claimed by a dispatcher for a lease) -> delivered | failed | suppressed, or pending
+ *   again (retry, deferred); a claim that is not settled before its lease ends is pending again
+ *   (the dispatcher died).
  * - record counters: per (trigger, record kind, step, channel, variant) the number of records.
  * - position: the event-log position up to which the engine has applied events.
  *
@@ -69,6 +70,8 @@ export const OutboxStatus = {
   pending: 'pending',
   delivered: 'delivered',
   failed: 'failed',
+  /** Not sent, by the delivery policy: no consent, a frequency cap, quiet hours with `drop`. */
+  suppressed: 'suppressed',
 } as const;
 export type OutboxStatus = (typeof OutboxStatus)[keyof typeof OutboxStatus];
 
@@ -96,11 +99,16 @@ export interface OutboxQuery extends PageRequest {
 
 export interface DeliveryResult {
   key: string;
-  status: 'delivered' | 'failed' | 'retry';
+  /**
+   * delivered, failed, suppressed: final. retry: pending again from `notBefore`, an attempt made.
+   * deferred: pending again from `notBefore` without an attempt (quiet hours).
+   */
+  status: 'delivered' | 'failed' | 'suppressed' | 'retry' | 'deferred';
   /** delivered: the channel used. */
   via?: string;
+  /** failed, retry: what went wrong; suppressed, deferred: why. */
   error?: string;
-  /** retry: when to try again. */
+  /** retry, deferred: when to try again. */
   notBefore?: number;
 }
 

@@ -75,7 +75,18 @@ test('channels, triggers and delivery: defaults, providers, and one provider per
   const c = parseConfig(`${valid}channels:\n  push:\n    webhook:\n      url: http://127.0.0.1:9/push\n      timeout: 2s\n  in_app: { log: true }\ndelivery:\n  maxAttempts: 3\n`, '/project/nudge.yaml');
   assert.deepEqual(c.channels, { push: { kind: 'webhook', url: 'http://127.0.0.1:9/push', headers: {}, timeoutMs: 2000 }, in_app: { kind: 'log' } });
   assert.deepEqual(c.triggers, { dir: '/project/triggers', watch: true });
-  assert.deepEqual(c.delivery, { maxAttempts: 3, backoffMs: 1000 });
+  assert.deepEqual(c.delivery, { maxAttempts: 3, backoffMs: 1000, policy: { caps: [], quietHours: null, defaultConsent: 'granted' } });
+  const policy = parseConfig(
+    `${valid}delivery:\n  caps:\n    - { max: 2, per: 1h }\n    - { max: 1, per: 1d, channel: push, trigger: cart }\n  quietHours: { from: "21:00", to: "08:00", channels: [push] }\n  consent: denied\n`,
+    'nudge.yaml',
+  ).delivery.policy;
+  assert.deepEqual(policy, {
+    caps: [{ max: 2, windowMs: 3_600_000 }, { max: 1, windowMs: 86_400_000, channel: 'push', triggerId: 'cart' }],
+    quietHours: { from: '21:00', to: '08:00', action: 'defer', channels: ['push'] },
+    defaultConsent: 'denied',
+  });
+  const badQuiet = issuesOf(`${valid}delivery:\n  quietHours: { from: "9pm", to: "08:00" }\n`);
+  assert.ok(badQuiet.some((i) => /delivery\.quietHours\.from: must match pattern/.test(i)), badQuiet.join('\n'));
 
   const twoOrNone = issuesOf(`${valid}channels:\n  push:\n    log: true\n    webhook: { url: http://127.0.0.1:9/ }\n  sms: {}\n`);
   assert.ok(twoOrNone.some((i) => /^nudge\.yaml:8:5: channels\.push: give exactly one provider/.test(i)), twoOrNone.join('\n'));

@@ -39,6 +39,7 @@ const bob: UserRef = { workspaceId: 'w1', profileId: 'u:bob' };
 const cid: UserRef = { workspaceId: 'w1', profileId: 'u:cid' };
 /** The same profile id in another workspace: a different user. */
 const annElsewhere: UserRef = { workspaceId: 'w2', profileId: 'u:ann' };
+const outcomeOf = (e: OutboxEntry) => ({ status: e.status, attempts: e.attempts, lastError: e.lastError, notBefore: e.notBefore });
 const invalidRequest = { name: 'NudgeError', code: 'invalid_request' };
 
 /** A state with every kind of field filled in, so a round trip that drops one shows. */
@@ -326,6 +327,22 @@ export function engineStoreConformance(name: string, open: (clock: Clock) => Pro
       const delivered = (await listAll(store, 'w1')).find((x) => x.message.key === keyOf(c!))!;
       assert.deepEqual([delivered.status, delivered.attempts, delivered.deliveredVia, delivered.lastError, delivered.updatedAt], ['delivered', 2, 'push', 'timeout', t0 + 5001], 'the error of the earlier attempt stays');
       assert.deepEqual(await store.claimOutbox(t0 + 86_400_000, 10, 1000).then(keys), [keyOf(e!), keyOf(d!)], 'settled entries are never claimed again');
+    });
+
+    it('settleOutbox: suppressed is final and deferred is pending again at its time, neither an attempt', async (store, { clock }) => {
+      clock.set(t0);
+      const a = send(ann, 'push1');
+      const b = send(bob, 'push1');
+      await store.commit(commit({ sends: [a, b] }));
+      await store.claimOutbox(t0, 10, 60_000);
+      await store.settleOutbox([{ key: a.message.key, status: 'suppressed', error: 'capped: at most 2' }, { key: b.message.key, status: 'deferred', notBefore: t0 + 3_600_000, error: 'quiet_hours' }], t0 + 10);
+      const byKey = new Map((await store.listOutbox('w1', {})).items.map((e) => [e.message.key, e]));
+      assert.deepEqual(outcomeOf(byKey.get(a.message.key)!), { status: 'suppressed', attempts: 0, lastError: 'capped: at most 2', notBefore: t0 });
+      assert.deepEqual(outcomeOf(byKey.get(b.message.key)!), { status: 'pending', attempts: 0, lastError: 'quiet_hours', notBefore: t0 + 3_600_000 });
+      assert.deepEqual(await store.claimOutbox(t0 + 3_599_999, 10, 60_000), [], 'deferred until its time');
+      assert.deepEqual((await store.claimOutbox(t0 + 3_600_000, 10, 60_000)).map((e) => e.message.key), [b.message.key], 'suppressed is never claimed');
+      await store.settleOutbox([{ key: a.message.key, status: 'delivered', via: 'push' }], t0 + 20);
+      assert.equal((await store.listOutbox('w1', { status: 'suppressed' })).items.length, 1, 'suppressed is final');
     });
 
     it('nextOutboxAt is the earliest pending notBefore or lease end, null when nothing is pending', async (store) => {

@@ -34,7 +34,9 @@ interface Harness {
   stop(): Promise<void>;
 }
 
-async function harness(options: { triggers?: Record<string, string>; dataDir?: string; triggersDir?: string; clock?: SimulatedClock; channels?: string } = {}): Promise<Harness> {
+async function harness(
+  options: { triggers?: Record<string, string>; dataDir?: string; triggersDir?: string; clock?: SimulatedClock; channels?: string; delivery?: string } = {},
+): Promise<Harness> {
   const triggersDir = options.triggersDir ?? mkdtempSync(path.join(tmpdir(), 'nudge-triggers-'));
   if (!options.triggersDir) {
     if (options.triggers) for (const [name, text] of Object.entries(options.triggers)) writeFileSync(path.join(triggersDir, name), text);
@@ -43,7 +45,7 @@ async function harness(options: { triggers?: Record<string, string>; dataDir?: s
   const channels =
     options.channels ??
     ['in_app', 'push', 'email'].map((c) => `  ${c}:\n    webhook:\n      url: ${receiver.url}/${c}\n`).join('');
-  const config = testConfig(`triggers:\n  dir: ${triggersDir}\n  watch: false\nchannels:\n${channels}delivery:\n  backoff: 1s\n  maxAttempts: 3\n`);
+  const config = testConfig(`triggers:\n  dir: ${triggersDir}\n  watch: false\nchannels:\n${channels}delivery:\n  backoff: 1s\n  maxAttempts: 3\n${options.delivery ?? ''}`);
   const clock = options.clock ?? new SimulatedClock(t0);
   const timers = new ManualWakeup(clock);
   const outbox = new ManualWakeup(clock);
@@ -271,3 +273,94 @@ describe('privacy', () => {
     }
   });
 });
+
+describe('delivery policy, checked when a message goes out', () => {
+  const sendOn = (id: string, event: string, channel = 'in_app', priority = 50, extra = '') =>
+    `id: ${id}\npriority: ${priority}\nentry: { event: ${event} }\nreentry: always\nsteps:\n  - send: ${channel}\n    template: ${id}\n${extra}`;
+
+  test('a frequency cap (2 an hour) suppresses the third message; an hour later one goes again', async () => {
+    const h = await harness({
+      triggers: { 'a.yaml': sendOn('a', 'viewed'), 'b.yaml': sendOn('b', 'searched'), 'c.yaml': sendOn('c', 'clicked') },
+      delivery: '  caps:\n    - { max: 2, per: 1h }\n',
+    });
+    try {
+      await h.track('jo', 'viewed');
+      await h.track('jo', 'searched');
+      await h.track('jo', 'clicked');
+      assert.deepEqual(h.deliveries('jo').map((d) => d.template), ['a', 'b']);
+      const outbox = await h.n.api('/outbox?userId=jo');
+      const c = outbox.body.items.find((m: any) => m.triggerId === 'c');
+      assert.equal(c.status, 'suppressed');
+      assert.match(c.lastError, /^capped: at most 2 messages per 60 min/);
+      assert.deepEqual((await h.n.api('/triggers/c')).body.report.deliveries, { 'suppressed:capped': 1 });
+
+      await h.advanceTo(t0 + 61 * minute);
+      await h.track('jo', 'clicked');
+      assert.deepEqual(h.deliveries('jo').map((d) => d.template), ['a', 'b', 'c']);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('when a cap lets only one of two through, the higher priority goes', async () => {
+    const h = await harness({
+      triggers: { 'low.yaml': sendOn('low', 'viewed', 'in_app', 10), 'high.yaml': sendOn('high', 'clicked', 'in_app', 90) },
+      delivery: '  caps:\n    - { max: 1, per: 1h, channel: in_app }\n',
+    });
+    try {
+      // One request: both messages are decided in the same group, the low-priority one first.
+      const at = new Date(t0).toISOString();
+      const batch = [{ type: 'track', userId: 'kim', event: 'viewed', timestamp: at }, { type: 'track', userId: 'kim', event: 'clicked', timestamp: at }];
+      assert.equal((await send(h.n.url, '/v1/batch', { batch })).status, 200);
+      await h.settle();
+      assert.deepEqual(h.deliveries('kim').map((d) => d.template), ['high']);
+      const outbox = await h.n.api('/outbox?userId=kim');
+      assert.deepEqual(outbox.body.items.map((m: any) => [m.triggerId, m.status]).sort(), [['high', 'delivered'], ['low', 'suppressed']]);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test("quiet hours in the user's time zone defer a push to their end; other channels go at once", async () => {
+    const h = await harness({
+      triggers: { 'p.yaml': sendOn('p', 'viewed', 'push'), 'e.yaml': sendOn('e', 'viewed', 'email') },
+      // t0 is 12:00 UTC = 14:00 in Berlin, inside 13:00-15:00.
+      delivery: '  quietHours: { from: "13:00", to: "15:00", channels: [push], action: defer }\n',
+    });
+    try {
+      const r = await send(h.n.url, '/v1/track', { userId: 'lu', event: 'viewed', timestamp: new Date(t0).toISOString(), context: { timezone: 'Europe/Berlin' } });
+      assert.equal(r.status, 200);
+      await h.settle();
+      assert.deepEqual(h.deliveries('lu').map((d) => d.path), ['/email']);
+      assert.equal((await h.n.api('/outbox?userId=lu&status=pending')).body.items[0].lastError, 'quiet_hours');
+      await h.advanceTo(t0 + 60 * minute - 1);
+      assert.deepEqual(h.deliveries('lu').map((d) => d.path), ['/email'], 'not before 15:00 Berlin');
+      await h.advanceTo(t0 + 60 * minute);
+      assert.deepEqual(h.deliveries('lu').map((d) => d.path), ['/email', '/push']);
+      const push = (await h.n.api('/outbox?userId=lu')).body.items.find((m: any) => m.channel === 'push');
+      assert.equal(push.status, 'delivered');
+      assert.equal(push.attempts, 1, 'deferring is not an attempt');
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('a user who opted out of push gets the step on its fallback channel; opted out of both, nothing', async () => {
+    const h = await harness({ triggers: { 'w.yaml': sendOn('w', 'signed_up', 'push', 50, '    fallback: [email]\n') } });
+    try {
+      for (const [userId, consent] of [['mo', { push: false }], ['ned', { marketing: false }]] as const) {
+        assert.equal((await send(h.n.url, '/v1/identify', { userId, traits: { consent } })).status, 200);
+      }
+      await h.track('mo', 'signed_up');
+      await h.track('ned', 'signed_up');
+      assert.deepEqual(h.deliveries('mo').map((d) => d.path), ['/email']);
+      assert.deepEqual(h.deliveries('ned'), []);
+      const ned = (await h.n.api('/outbox?userId=ned')).body.items[0];
+      assert.equal(ned.status, 'suppressed');
+      assert.match(ned.lastError, /^no_consent/);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+

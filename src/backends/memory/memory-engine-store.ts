@@ -146,11 +146,12 @@ export class MemoryEngineStore implements EngineStore {
       // Delivered and failed are final: a late report from a dispatcher whose lease ran out cannot undo them.
       if (!row || row.entry.status !== OutboxStatus.pending) continue;
       const e = row.entry;
-      e.attempts += 1;
+      // Deferring (quiet hours) and suppressing (policy) are no attempt to deliver.
+      if (result.status !== 'deferred' && result.status !== 'suppressed') e.attempts += 1;
       e.updatedAt = now;
       e.lastError = result.error ?? e.lastError;
       row.claimedUntil = null;
-      if (result.status === 'retry') e.notBefore = result.notBefore ?? now;
+      if (result.status === 'retry' || result.status === 'deferred') e.notBefore = result.notBefore ?? now;
       else {
         e.status = result.status;
         if (result.status === 'delivered') e.deliveredVia = result.via ?? null;

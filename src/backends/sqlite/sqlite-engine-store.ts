@@ -172,11 +172,11 @@ export class SqliteEngineStore implements EngineStore {
       // a dispatcher whose lease ran out must not undo them.
       settleFinal: db.prepare(
         `UPDATE outbox SET status = :status, delivered_via = :via, last_error = coalesce(:error, last_error),
-           attempts = attempts + 1, claimed_until = NULL, updated_at = :now WHERE key = :key AND status = 'pending'`,
+           attempts = attempts + :attempt, claimed_until = NULL, updated_at = :now WHERE key = :key AND status = 'pending'`,
       ),
       settleRetry: db.prepare(
         `UPDATE outbox SET not_before = :notBefore, last_error = coalesce(:error, last_error),
-           attempts = attempts + 1, claimed_until = NULL, updated_at = :now WHERE key = :key AND status = 'pending'`,
+           attempts = attempts + :attempt, claimed_until = NULL, updated_at = :now WHERE key = :key AND status = 'pending'`,
       ),
       nextPending: db.prepare("SELECT not_before FROM outbox WHERE status = 'pending' AND claimed_until IS NULL ORDER BY not_before LIMIT 1").pluck(),
       nextLeaseEnd: db.prepare("SELECT claimed_until FROM outbox WHERE claimed_until IS NOT NULL AND status = 'pending' ORDER BY claimed_until LIMIT 1").pluck(),
@@ -222,8 +222,8 @@ export class SqliteEngineStore implements EngineStore {
     this.settleTx = db.transaction((results: readonly DeliveryResult[], now: number) => {
       for (const r of results) {
         const error = r.error ?? null;
-        if (r.status === 'retry') s.settleRetry.run({ key: r.key, notBefore: r.notBefore ?? now, error, now });
-        else s.settleFinal.run({ key: r.key, status: r.status, via: r.status === 'delivered' ? (r.via ?? null) : null, error, now });
+        if (r.status === 'retry' || r.status === 'deferred') s.settleRetry.run({ key: r.key, notBefore: r.notBefore ?? now, error, now, attempt: r.status === 'retry' ? 1 : 0 });
+        else s.settleFinal.run({ key: r.key, status: r.status, via: r.status === 'delivered' ? (r.via ?? null) : null, error, now, attempt: r.status === 'suppressed' ? 0 : 1 });
       }
     });
     this.saveVersionsTx = db.transaction((versions: readonly TriggerVersionRecord[]) => {
