@@ -19,6 +19,7 @@ import { buildCatalog } from '../src/core/triggers/catalog.js';
 import { compileTrigger } from '../src/core/triggers/program.js';
 import { runBacktest } from '../src/engine/backtest.js';
 import { envInt, formatTable, num, type Benchmark, type BenchmarkReport } from './support/benchmark.js';
+import { mulberry32 as prng } from './support/random.js';
 
 const minute = 60_000;
 const hour = 60 * minute;
@@ -26,17 +27,6 @@ const hour = 60 * minute;
 const targetSeconds = 60;
 const t0 = Date.UTC(2026, 2, 2, 0, 0, 0);
 
-/** mulberry32: a small seeded PRNG, so every run replays the same history. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Expected {
   entered: number;

@@ -42,6 +42,7 @@ import { formatProfileSummary, summariseCpuProfile } from './support/cpu-profile
 import { LatenessReceiver, type PathReport } from './support/lateness-receiver.js';
 import { repoRoot } from './support/nudge-server.js';
 import { cpuTimeMsOf, machineBusyMs } from './support/processes.js';
+import { deleteKeysUnder } from './support/redis-keys.js';
 
 const waitMs = 60_000;
 const eventsPerRequest = 500;
@@ -521,11 +522,7 @@ async function runBullmq(s: Settings, receiver: LatenessReceiver, redisPid: numb
     return await bullmqMeasure(s, receiver, redisPid, prefix);
   } finally {
     // Everything under our prefix goes, also after a failure; nothing else is touched.
-    for (let cursor = '0'; ; ) {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      if ((cursor = next) === '0') break;
-    }
+    await deleteKeysUnder(redis, prefix);
     await redis.quit();
   }
 }

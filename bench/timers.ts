@@ -25,6 +25,7 @@ import { systemClock } from '../src/ports/clock.js';
 import type { Timer } from '../src/ports/timer-store.js';
 import { RealTimeWakeup } from '../src/ports/wakeup.js';
 import { envInt, formatTable, num, type Benchmark, type BenchmarkReport, type SummaryRow } from './support/benchmark.js';
+import { deleteKeysUnder } from './support/redis-keys.js';
 
 const batch = 1000;
 const connection = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
@@ -102,11 +103,7 @@ async function bullmqRun(prefix: string, pending: number, count: number, spreadM
     return await bullmqMeasure(prefix, pending, count, spreadMs, redis);
   } finally {
     // Everything under our prefix goes, also after a failure; nothing else is touched.
-    for (let cursor = '0'; ; ) {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      if ((cursor = next) === '0') break;
-    }
+    await deleteKeysUnder(redis, prefix);
     await redis.quit();
   }
 }

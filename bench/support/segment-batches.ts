@@ -10,6 +10,7 @@
  * page, userAgent, ip, locale and timezone. Event i of the pool belongs to user perm(i) of
  * `users`, so one pass over the pool touches every user once when pool events = users.
  */
+import { mulberry32 } from './random.js';
 
 export interface BatchPoolOptions {
   /** Distinct bodies in the pool. */
@@ -132,14 +133,3 @@ function coprimeStride(n: number): number {
   return s;
 }
 
-/** A small seeded PRNG, so every run sends the same events. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -19,8 +19,8 @@ import { runBacktest } from '../../src/engine/backtest.js';
 import { createNudge } from '../../src/main.js';
 import { SimulatedClock } from '../../src/ports/clock.js';
 import type { OutboxEntry } from '../../src/ports/engine-store.js';
-import { ManualWakeup } from '../../src/ports/wakeup.js';
 import { testConfig } from '../support/nudge.js';
+import { simulatedTime } from '../support/simulated-time.js';
 
 const triggersDir = path.resolve(import.meta.dirname, '../../examples/shop/triggers');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'nudge-live-vs-backtest-'));
@@ -74,31 +74,11 @@ function toEvents(history: { user: string; kind: keyof typeof kinds; gapMs: numb
 const describe = (m: { key: string; at: number }) => `${m.key} @${m.at - t0}`;
 
 async function live(events: NudgeEvent[], until: number): Promise<string[]> {
-  const clock = new SimulatedClock(t0);
-  const timers = new ManualWakeup(clock);
-  const outbox = new ManualWakeup(clock);
+  const time = simulatedTime(new SimulatedClock(t0));
   const config = testConfig(`triggers:\n  dir: ${triggersDir}\n  watch: false\n`, 'memory');
-  const nudge = await createNudge({ config, dataDir, clock, wakeups: { timers, outbox } });
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 1000; i++) {
-      await nudge.engine.idle();
-      await nudge.scheduler.idle();
-      await nudge.dispatcher.idle();
-      await nudge.engine.idle();
-      if (!timers.poke() && !outbox.poke() && nudge.engine.stats().queued === 0) return;
-    }
-    assert.fail('the engine did not settle');
-  };
-  const advanceTo = async (t: number): Promise<void> => {
-    for (;;) {
-      const next = Math.min(timers.pendingAt ?? Infinity, outbox.pendingAt ?? Infinity);
-      if (next > t) break;
-      clock.set(Math.max(clock.now(), next));
-      await settle();
-    }
-    clock.set(t);
-    await settle();
-  };
+  const nudge = await createNudge({ config, dataDir, clock: time.clock, wakeups: time.wakeups });
+  time.attach(nudge);
+  const { settle, advanceTo } = time;
   try {
     for (const event of events) {
       await advanceTo(event.timestamp);

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SimulatedClock } from '../../src/ports/clock.js';
-import { ManualWakeup } from '../../src/ports/wakeup.js';
 import { send, startNudge, testConfig, type RunningNudge } from '../support/nudge.js';
+import { simulatedTime } from '../support/simulated-time.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 const t0 = Date.UTC(2026, 5, 1, 12, 0, 0);
@@ -46,23 +46,12 @@ async function harness(
     options.channels ??
     ['in_app', 'push', 'email'].map((c) => `  ${c}:\n    webhook:\n      url: ${receiver.url}/${c}\n`).join('');
   const config = testConfig(`triggers:\n  dir: ${triggersDir}\n  watch: false\nchannels:\n${channels}delivery:\n  backoff: 1s\n  maxAttempts: 3\n${options.delivery ?? ''}`);
-  const clock = options.clock ?? new SimulatedClock(t0);
-  const timers = new ManualWakeup(clock);
-  const outbox = new ManualWakeup(clock);
-  const n = await startNudge({ config, clock, wakeups: { timers, outbox }, dataDir: options.dataDir });
+  const time = simulatedTime(options.clock ?? new SimulatedClock(t0));
+  const { clock, settle } = time;
+  const n = await startNudge({ config, clock, wakeups: time.wakeups, dataDir: options.dataDir });
+  time.attach(n);
   const start = receiver.received.length;
   let seq = 0;
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 100; i++) {
-      await n.engine.idle();
-      await n.scheduler.idle();
-      await n.dispatcher.idle();
-      await n.engine.idle();
-      const poked = timers.poke() || outbox.poke();
-      if (!poked && n.engine.stats().queued === 0) return;
-    }
-    assert.fail('the engine did not settle');
-  };
   await settle();
   return {
     n,
@@ -74,16 +63,7 @@ async function harness(
       assert.equal(r.status, 200, JSON.stringify(r.body));
       await settle();
     },
-    async advanceTo(t) {
-      for (;;) {
-        const next = Math.min(timers.pendingAt ?? Infinity, outbox.pendingAt ?? Infinity);
-        if (next > t) break;
-        clock.set(Math.max(clock.now(), next));
-        await settle();
-      }
-      clock.set(t);
-      await settle();
-    },
+    advanceTo: time.advanceTo,
     settle,
     deliveries(userId) {
       return receiver.received
