@@ -119,11 +119,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     maxAttempts: config.delivery.maxAttempts,
     backoffMs: config.delivery.backoffMs,
     policy: config.delivery.policy,
-    usersOf: async (workspaceId, ids) => {
-      const users = new Map<string, { consent: unknown; timezone: string | null }>();
-      for (const [id, p] of await pipeline.profilesByIds(workspaceId, ids)) users.set(id, { consent: p.traits['consent'], timezone: p.computed.timezone });
-      return users;
-    },
+    usersOf: (workspaceId, ids) => pipeline.profilesByIds(workspaceId, ids),
   });
   engine = new TriggerEngine({
     store: engineStore,

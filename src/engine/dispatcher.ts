@@ -12,7 +12,8 @@
  */
 import { decideDelivery, defaultDeliveryPolicy, historyWindowMs, orderForCaps, type DeliveryPolicy, type PastSend } from '../core/delivery/policy.js';
 import type { OutboundMessage } from '../core/triggers/state.js';
-import type { ChannelProvider, DeliveryOutcome } from '../ports/channel.js';
+import type { Profile } from '../core/profile.js';
+import type { ChannelProvider, DeliveryOutcome, RenderedContent } from '../ports/channel.js';
 import type { Clock } from '../ports/clock.js';
 import type { DeliveryResult, EngineStore, OutboxEntry } from '../ports/engine-store.js';
 import type { Wakeup } from '../ports/wakeup.js';
@@ -36,14 +37,20 @@ export interface DispatcherOptions {
   leaseMs?: number;
   /** Consent, frequency caps and quiet hours, checked for each message as it is about to go out. Default: none. */
   policy?: DeliveryPolicy;
-  /** What the policy needs to know of users: their `consent` trait and time zone. */
-  usersOf?: (workspaceId: string, profileIds: readonly string[]) => Promise<Map<string, { consent: unknown; timezone: string | null }>>;
+  /** The users' profiles (by profile id): the policy reads their `consent` trait and time zone, templates the rest. */
+  usersOf?: (workspaceId: string, profileIds: readonly string[]) => Promise<Map<string, Profile>>;
+  /**
+   * Renders a message's content for one channel. A failure (no part for the channel, a template
+   * error) is permanent for that channel: the next fallback is tried. Default: empty content.
+   */
+  render?: (entry: OutboxEntry, channel: string, user: Profile | null) => { ok: true; content: RenderedContent } | { ok: false; error: string };
 }
 
 /** A message the policy let through, with the channels it may use, in order. */
 interface Cleared {
   entry: OutboxEntry;
   channels: string[];
+  user: Profile | null;
 }
 
 const maxBackoffMs = 3_600_000;
@@ -192,7 +199,7 @@ export class Dispatcher {
 
   private send(cleared: Cleared): void {
     const { entry } = cleared;
-    void this.deliver(entry, cleared.channels).then(
+    void this.deliver(entry, cleared.channels, cleared.user).then(
       (result) => this.done(entry, result),
       (error: unknown) => this.done(entry, { key: entry.message.key, status: 'retry', error: String(error), notBefore: this.options.clock.now() + this.backoffMs }),
     );
@@ -206,10 +213,10 @@ export class Dispatcher {
   private async clear(entries: readonly OutboxEntry[]): Promise<{ entry: OutboxEntry; result: Cleared | DeliveryResult }[]> {
     const policy = this.options.policy ?? defaultDeliveryPolicy;
     const trivial = policy.caps.length === 0 && policy.quietHours === null && policy.defaultConsent === 'granted' && !this.options.usersOf;
-    if (trivial) return entries.map((entry) => ({ entry, result: { entry, channels: [entry.message.channel, ...entry.message.fallback] } }));
+    if (trivial) return entries.map((entry) => ({ entry, result: { entry, channels: [entry.message.channel, ...entry.message.fallback], user: null } }));
 
     const now = this.options.clock.now();
-    const users = new Map<string, { consent: unknown; timezone: string | null }>();
+    const users = new Map<string, Profile>();
     const histories = new Map<string, PastSend[]>();
     const byWorkspace = new Map<string, Set<string>>();
     for (const e of entries) {
@@ -237,13 +244,13 @@ export class Dispatcher {
       const history = [...(histories.get(key) ?? []), ...underway];
       const decisions = [m.channel, ...m.fallback].map((channel) => ({
         channel,
-        decision: decideDelivery({ channel, topic: m.topic, triggerId: m.triggerId, consent: user?.consent, timezone: user?.timezone ?? null, history, now }, policy),
+        decision: decideDelivery({ channel, topic: m.topic, triggerId: m.triggerId, consent: user?.traits['consent'], timezone: user?.computed.timezone ?? null, history, now }, policy),
       }));
       const allowed = decisions.filter((d) => d.decision.action === 'send').map((d) => d.channel);
       if (allowed.length > 0) {
         underway.push({ at: now, channel: allowed[0]!, triggerId: m.triggerId });
         this.underway.set(key, underway);
-        return { entry, result: { entry, channels: allowed } };
+        return { entry, result: { entry, channels: allowed, user: user ?? null } };
       }
       const first = decisions[0]!.decision;
       if (first.action === 'defer') return { entry, result: { key: m.key, status: 'deferred', notBefore: first.until, error: first.reason } };
@@ -299,7 +306,7 @@ export class Dispatcher {
     return this.settling;
   }
 
-  private async deliver(entry: OutboxEntry, channels: readonly string[]): Promise<DeliveryResult> {
+  private async deliver(entry: OutboxEntry, channels: readonly string[], user: Profile | null): Promise<DeliveryResult> {
     const { message } = entry;
     const attempt = entry.attempts + 1;
     let lastError = '';
@@ -309,9 +316,14 @@ export class Dispatcher {
         lastError = `no provider is configured for channel ${channel}`;
         continue;
       }
+      const rendered = this.options.render ? this.options.render(entry, channel, user) : { ok: true as const, content: {} };
+      if (!rendered.ok) {
+        lastError = `${channel}: ${rendered.error}`;
+        continue;
+      }
       let outcome: DeliveryOutcome;
       try {
-        outcome = await provider.send({ workspaceId: entry.workspaceId, message, channel, content: {}, idempotencyKey: message.key, attempt });
+        outcome = await provider.send({ workspaceId: entry.workspaceId, message, channel, content: rendered.content, idempotencyKey: message.key, attempt });
       } catch (error) {
         outcome = { status: 'retry', error: (error as Error).message };
       }
