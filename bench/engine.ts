@@ -348,6 +348,7 @@ channels:
   in_app:
     webhook:
       url: ${receiver.url}/nudge
+      allowPrivateNetworks: true
 `,
     path.join(workDir, 'nudge.yaml'),
   );

@@ -10,9 +10,11 @@ import { MemoryStore } from './backends/memory/memory-store.js';
 import { SqliteEngineStore } from './backends/sqlite/sqlite-engine-store.js';
 import { SqliteStore } from './backends/sqlite/sqlite-store.js';
 import { ThreadedSqliteStore } from './backends/sqlite/threaded-store.js';
+import { EmailSmtpChannel } from './channels/email-smtp.js';
 import { LogChannel } from './channels/log.js';
 import { WebhookChannel } from './channels/webhook.js';
-import type { Config } from './config/config.js';
+import type { ChannelConfig, Config } from './config/config.js';
+import { TemplateFiles } from './config/template-files.js';
 import { TriggerFiles } from './config/trigger-files.js';
 import { Dispatcher } from './engine/dispatcher.js';
 import { IngestPipeline } from './engine/ingest-pipeline.js';
@@ -46,6 +48,8 @@ export interface Nudge {
   scheduler: TimerScheduler;
   dispatcher: Dispatcher;
   registry: TriggerRegistry;
+  /** The message templates in force. */
+  templates: TemplateFiles;
   metrics: Metrics;
   /** Listens on the port (0 = any free one) and returns the base URL. */
   listen(port: number, host?: string): Promise<string>;
@@ -67,13 +71,18 @@ export async function openEngineStore(config: Config, dataDir: string, clock: Cl
   return new SqliteEngineStore({ path: path.resolve(dataDir, file), synchronous: config.storage.synchronous, cacheMiB: Math.max(2, config.storage.cacheMiB >> 2), clock });
 }
 
-function channelProviders(config: Config): Map<string, ChannelProvider> {
-  return new Map(
-    Object.entries(config.channels).map(([name, c]): [string, ChannelProvider] => [
-      name,
-      c.kind === 'webhook' ? new WebhookChannel(c) : new LogChannel((line) => console.log(line)),
-    ]),
-  );
+function channelProviders(config: Config, emailOf: (workspaceId: string, profileId: string) => Promise<string | null>): Map<string, ChannelProvider> {
+  const provider = (c: ChannelConfig): ChannelProvider => {
+    switch (c.kind) {
+      case 'webhook':
+        return new WebhookChannel(c);
+      case 'smtp':
+        return new EmailSmtpChannel({ ...c, recipientOf: (d) => emailOf(d.workspaceId, d.message.profileId) });
+      case 'log':
+        return new LogChannel((line) => console.log(line));
+    }
+  };
+  return new Map(Object.entries(config.channels).map(([name, c]) => [name, provider(c)]));
 }
 
 export async function createNudge(options: NudgeOptions): Promise<Nudge> {
@@ -97,6 +106,8 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
   const registry = new TriggerRegistry(files, engineStore, clock, (catalog) => engine?.setCatalog(catalog));
   const loaded = await registry.start();
   for (const issue of loaded.issues) console.error(`${issue.path}: ${issue.message}`);
+  const templates = new TemplateFiles(config.templates.dir);
+  for (const issue of templates.reload().issues) console.error(`${issue.path}: ${issue.message}`);
 
   const scheduler = new TimerScheduler({
     store: engineStore.timers,
@@ -108,7 +119,10 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     },
     onError: reportError,
   });
-  const providers = channelProviders(config);
+  const providers = channelProviders(config, async (workspaceId, profileId) => {
+    const email = (await pipeline.profilesByIds(workspaceId, [profileId])).get(profileId)?.traits['email'];
+    return typeof email === 'string' ? email : null;
+  });
   const dispatcher = new Dispatcher({
     store: engineStore,
     clock,
@@ -120,6 +134,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     backoffMs: config.delivery.backoffMs,
     policy: config.delivery.policy,
     usersOf: (workspaceId, ids) => pipeline.profilesByIds(workspaceId, ids),
+    render: (entry, channel, user) => templates.render(entry.message, channel, user, clock.now()),
   });
   engine = new TriggerEngine({
     store: engineStore,
@@ -144,8 +159,11 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
   if (config.triggers.watch) files.watch(() => void registry.reload().then((r) => {
     for (const issue of r.issues) console.error(`${issue.path}: ${issue.message}`);
   }, reportError));
+  if (config.templates.watch) templates.watch((r) => {
+    for (const issue of r.issues) console.error(`${issue.path}: ${issue.message}`);
+  });
 
-  const app = await buildServer({ config, store, pipeline, metrics, engine: triggerEngine, engineStore, registry, files, now: () => clock.now(), logger: options.logger });
+  const app = await buildServer({ config, store, pipeline, metrics, engine: triggerEngine, engineStore, registry, files, templates, now: () => clock.now(), logger: options.logger });
 
   return {
     app,
@@ -156,6 +174,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     scheduler,
     dispatcher,
     registry,
+    templates,
     metrics,
     async listen(port, host = '127.0.0.1') {
       const address = await app.listen({ port, host });
@@ -165,6 +184,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     async close() {
       metrics.up.set(0);
       files.close();
+      templates.close();
       await app.close();
       await pipeline.close();
       await triggerEngine.idle();

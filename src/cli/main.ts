@@ -5,6 +5,7 @@ import { accessSync, constants, createReadStream, existsSync, readFileSync, writ
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../config/config.js';
+import { checkTemplateReferences, loadTemplates } from '../config/templates.js';
 import { loadTriggers } from '../config/triggers.js';
 import { parseDuration } from '../core/duration.js';
 import { ErrorCode, formatIssues, NudgeError } from '../core/errors.js';
@@ -58,15 +59,22 @@ program
 
 program
   .command('validate')
-  .description('Check nudge.yaml and the trigger files; problems are listed as file:line:column: field: message')
+  .description('Check nudge.yaml, the trigger files and the templates they send; problems are listed as file:line:column: field: message')
   .option('-c, --config <file>', 'project config', './nudge.yaml')
   .option('-t, --triggers <dir>', 'trigger folder (default: triggers/ beside the config)')
-  .action((opts: { config: string; triggers?: string }) => {
+  .option('--templates <dir>', 'template folder (default: templates/ beside the config)')
+  .action((opts: { config: string; triggers?: string; templates?: string }) => {
     const config = loadConfig(opts.config);
     const dir = opts.triggers ?? config.triggers.dir;
     const { triggers, issues } = loadTriggers(dir);
+    const templateDir = opts.templates ?? config.templates.dir;
+    const loaded = loadTemplates(templateDir);
+    // Without a template folder messages go out without content; with one, every send must find its parts.
+    issues.push(...loaded.issues, ...(loaded.found ? checkTemplateReferences(triggers, loaded.templates, templateDir) : []));
     for (const issue of issues) console.error(`${issue.path}: ${issue.message}`);
-    console.log(`${opts.config}: valid; ${triggers.length} trigger(s) valid in ${dir}${issues.length ? `, ${issues.length} problem(s)` : ''}`);
+    console.log(
+      `${opts.config}: valid; ${triggers.length} trigger(s) valid in ${dir}; ${loaded.templates.size} template(s) valid in ${templateDir}${issues.length ? `; ${issues.length} problem(s)` : ''}`,
+    );
     if (issues.length > 0) process.exitCode = 1;
   });
 

@@ -20,7 +20,10 @@ export interface Workspace {
   writeKeys: string[];
 }
 
-export type ChannelConfig = { kind: 'webhook'; url: string; headers: Record<string, string>; timeoutMs: number } | { kind: 'log' };
+export type ChannelConfig =
+  | { kind: 'webhook'; url: string; headers: Record<string, string>; timeoutMs: number; secret?: string; allowPrivateNetworks: boolean }
+  | { kind: 'smtp'; host: string; port: number; secure?: boolean; user?: string; pass?: string; from: string; replyTo?: string; timeoutMs: number }
+  | { kind: 'log' };
 
 export interface Config {
   /** The file it was read from, and the folder triggers and templates are read from. */
@@ -32,6 +35,7 @@ export interface Config {
   ingest: EventLimits & { maxBatchBytes: number; dedupWindowMs: number; dedupMaxEntries: number };
   profiles: ProfileOptions & { cacheMaxProfiles: number; checkpointIntervalMs: number };
   triggers: { dir: string; watch: boolean };
+  templates: { dir: string; watch: boolean };
   /** Provider per channel name. */
   channels: Record<string, ChannelConfig>;
   delivery: { maxAttempts: number; backoffMs: number; policy: DeliveryPolicy };
@@ -73,7 +77,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     });
   });
   for (const [name, p] of Object.entries(c.channels ?? {})) {
-    if (Boolean(p.webhook) === Boolean(p.log)) issues.push(located(['channels', name], 'give exactly one provider: webhook: { url } or log: true'));
+    if ([p.webhook, p.log, p.smtp].filter(Boolean).length !== 1) issues.push(located(['channels', name], 'give exactly one provider: smtp: { host, port, from }, webhook: { url } or log: true'));
   }
   if (issues.length > 0) throw new ConfigError(file, issues);
 
@@ -113,10 +117,35 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       dir: path.resolve(path.dirname(path.resolve(file)), c.triggers?.dir ?? 'triggers'),
       watch: c.triggers?.watch ?? true,
     },
+    templates: {
+      dir: path.resolve(path.dirname(path.resolve(file)), c.templates?.dir ?? 'templates'),
+      watch: c.templates?.watch ?? true,
+    },
     channels: Object.fromEntries(
       Object.entries(c.channels ?? {}).map(([name, p]): [string, ChannelConfig] => [
         name,
-        p.webhook ? { kind: 'webhook', url: p.webhook.url, headers: p.webhook.headers ?? {}, timeoutMs: ms(p.webhook.timeout, 10_000) } : { kind: 'log' },
+        p.webhook
+          ? {
+              kind: 'webhook',
+              url: p.webhook.url,
+              headers: p.webhook.headers ?? {},
+              timeoutMs: ms(p.webhook.timeout, 10_000),
+              ...(p.webhook.secret === undefined ? {} : { secret: p.webhook.secret }),
+              allowPrivateNetworks: p.webhook.allowPrivateNetworks ?? false,
+            }
+          : p.smtp
+            ? {
+                kind: 'smtp',
+                host: p.smtp.host,
+                port: p.smtp.port,
+                from: p.smtp.from,
+                timeoutMs: ms(p.smtp.timeout, 30_000),
+                ...(p.smtp.secure === undefined ? {} : { secure: p.smtp.secure }),
+                ...(p.smtp.user === undefined ? {} : { user: p.smtp.user }),
+                ...(p.smtp.pass === undefined ? {} : { pass: p.smtp.pass }),
+                ...(p.smtp.replyTo === undefined ? {} : { replyTo: p.smtp.replyTo }),
+              }
+            : { kind: 'log' },
       ]),
     ),
     delivery: {

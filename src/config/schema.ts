@@ -75,24 +75,54 @@ export const ConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    templates: Type.Optional(
+      Type.Object(
+        {
+          dir: Type.Optional(Type.String({ description: 'Folder of message templates (`<id>.yaml`), relative to this file. Default templates.' })),
+          watch: Type.Optional(Type.Boolean({ description: 'Use changed template files without a restart. Default true.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     channels: Type.Optional(
       Type.Record(
         Type.String({ pattern: '^[a-z][a-z0-9_]*$' }),
         Type.Object(
           {
             log: Type.Optional(Type.Boolean({ description: 'Write each message to the server log and count it delivered (for trying triggers out).' })),
+            smtp: Type.Optional(
+              Type.Object(
+                {
+                  host: Type.String({ minLength: 1 }),
+                  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+                  secure: Type.Optional(Type.Boolean({ description: 'TLS from the start. Default: true on port 465, else STARTTLS when offered.' })),
+                  user: Type.Optional(Type.String()),
+                  pass: Type.Optional(Type.String({ description: 'Write it as ${SMTP_PASSWORD}: read from the environment.' })),
+                  from: Type.String({ minLength: 3, description: 'Sender address.' }),
+                  replyTo: Type.Optional(Type.String()),
+                  timeout: Type.Optional(Duration('Longest wait for the server at each step.', '30s')),
+                },
+                { additionalProperties: false },
+              ),
+            ),
             webhook: Type.Optional(Type.Object(
               {
                 url: Type.String({ pattern: '^https?://', description: 'Where each message is POSTed as JSON.' }),
                 headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Extra request headers.' })),
                 timeout: Type.Optional(Duration('How long to wait for an answer.', '10s')),
+                secret: Type.Optional(
+                  Type.String({ pattern: '^whsec_', description: 'Standard Webhooks signing secret: whsec_ + base64 of 24-64 random bytes. Default none: unsigned.' }),
+                ),
+                allowPrivateNetworks: Type.Optional(
+                  Type.Boolean({ description: 'Allow targets on loopback, private and link-local addresses (refused by default against SSRF). Default false.' }),
+                ),
               },
               { additionalProperties: false },
             )),
           },
           { additionalProperties: false },
         ),
-        { description: 'Provider of each channel (in_app, push, email, sms, webhook): `webhook: { url }` or `log: true`. A channel without one cannot deliver: its fallbacks are tried.' },
+        { description: 'Provider of each channel (in_app, push, email, sms, webhook): `smtp: { host, port, from }`, `webhook: { url }` or `log: true`. The email address is the `email` trait of the user. A channel without one cannot deliver: its fallbacks are tried.' },
       ),
     ),
     delivery: Type.Optional(

@@ -56,7 +56,7 @@ function stepIssues(steps: readonly unknown[], at: YamlPath, source: YamlSource)
 }
 
 /** The step lists inside a step, with their paths. */
-function nestedSteps(step: StepDefinition, at: YamlPath): [readonly unknown[], YamlPath][] {
+export function nestedSteps(step: StepDefinition, at: YamlPath): [readonly unknown[], YamlPath][] {
   if ('wait_for' in step) {
     return [
       ...(step.on_event ? [[step.on_event, [...at, 'on_event']] as [unknown[], YamlPath]] : []),

@@ -2,6 +2,7 @@
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/config.js';
+import type { TemplateFiles } from '../config/template-files.js';
 import type { TriggerFiles } from '../config/trigger-files.js';
 import type { IngestPipeline } from '../engine/ingest-pipeline.js';
 import type { TriggerEngine } from '../engine/trigger-engine.js';
@@ -13,6 +14,7 @@ import { installErrorHandler } from './errors.js';
 import { ingestRoutes } from './ingest-routes.js';
 import { managementRoutes } from './management-routes.js';
 import type { Metrics } from './metrics.js';
+import { templateRoutes } from './template-routes.js';
 import { triggerRoutes } from './trigger-routes.js';
 
 export interface ServerDeps {
@@ -23,6 +25,7 @@ export interface ServerDeps {
   engineStore: EngineStore;
   registry: TriggerRegistry;
   files: TriggerFiles;
+  templates: TemplateFiles;
   metrics: Metrics;
   now: () => number;
   logger?: FastifyServerOptions['logger'];
@@ -40,7 +43,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       info: {
         title: 'Nudge management API',
         version: '1',
-        description: 'Profiles, events, triggers, messages and privacy requests. Authenticate with `Authorization: Bearer <admin key>` from nudge.yaml.',
+        description: 'Profiles, events, triggers, templates, messages and privacy requests. Authenticate with `Authorization: Bearer <admin key>` from nudge.yaml.',
       },
       components: { securitySchemes: { adminKey: { type: 'http', scheme: 'bearer' } } },
       security: [{ adminKey: [] }],
@@ -59,6 +62,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(
     (scope, _opts, done) => {
       triggerRoutes(scope, { keys, pipeline: deps.pipeline, engine: deps.engine, engineStore: deps.engineStore, registry: deps.registry, files: deps.files }).then(() => done(), done);
+    },
+    { prefix: '/api/v1' },
+  );
+  await app.register(
+    (scope, _opts, done) => {
+      templateRoutes(scope, { keys, pipeline: deps.pipeline, templates: deps.templates, now: deps.now }).then(() => done(), done);
     },
     { prefix: '/api/v1' },
   );

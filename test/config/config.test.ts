@@ -73,7 +73,7 @@ test('YAML syntax errors carry a position', () => {
 
 test('channels, triggers and delivery: defaults, providers, and one provider per channel', () => {
   const c = parseConfig(`${valid}channels:\n  push:\n    webhook:\n      url: http://127.0.0.1:9/push\n      timeout: 2s\n  in_app: { log: true }\ndelivery:\n  maxAttempts: 3\n`, '/project/nudge.yaml');
-  assert.deepEqual(c.channels, { push: { kind: 'webhook', url: 'http://127.0.0.1:9/push', headers: {}, timeoutMs: 2000 }, in_app: { kind: 'log' } });
+  assert.deepEqual(c.channels, { push: { kind: 'webhook', url: 'http://127.0.0.1:9/push', headers: {}, timeoutMs: 2000, allowPrivateNetworks: false }, in_app: { kind: 'log' } });
   assert.deepEqual(c.triggers, { dir: '/project/triggers', watch: true });
   assert.deepEqual(c.delivery, { maxAttempts: 3, backoffMs: 1000, policy: { caps: [], quietHours: null, defaultConsent: 'granted' } });
   const policy = parseConfig(

@@ -52,7 +52,7 @@ test('after kill -9 under load, pending steps fire once and no message is decide
   );
   writeFileSync(
     configFile,
-    `workspaces:\n  - id: shop\n    writeKeys: [${writeKey}]\nadmin:\n  keys: [${adminKey}]\nstorage:\n  driver: sqlite\n  synchronous: full\nchannels:\n  in_app:\n    webhook:\n      url: ${receiver.url}/in_app\n`,
+    `workspaces:\n  - id: shop\n    writeKeys: [${writeKey}]\nadmin:\n  keys: [${adminKey}]\nstorage:\n  driver: sqlite\n  synchronous: full\nchannels:\n  in_app:\n    webhook:\n      url: ${receiver.url}/in_app\n      allowPrivateNetworks: true\n`,
   );
   const servers: ChildProcess[] = [];
   try {

@@ -44,7 +44,7 @@ async function harness(
   }
   const channels =
     options.channels ??
-    ['in_app', 'push', 'email'].map((c) => `  ${c}:\n    webhook:\n      url: ${receiver.url}/${c}\n`).join('');
+    ['in_app', 'push', 'email'].map((c) => `  ${c}:\n    webhook:\n      url: ${receiver.url}/${c}\n      allowPrivateNetworks: true\n`).join('');
   const config = testConfig(`triggers:\n  dir: ${triggersDir}\n  watch: false\nchannels:\n${channels}delivery:\n  backoff: 1s\n  maxAttempts: 3\n${options.delivery ?? ''}`);
   const time = simulatedTime(options.clock ?? new SimulatedClock(t0));
   const { clock, settle } = time;
