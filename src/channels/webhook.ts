@@ -101,6 +101,7 @@ export class WebhookChannel implements ChannelProvider {
       workspaceId: delivery.workspaceId,
       channel: delivery.channel,
       template: message.template,
+      content: delivery.content,
       topic: message.topic,
       profileId: message.profileId,
       trigger: { id: message.triggerId, version: message.version, runId: message.runId, stepId: message.stepId },
