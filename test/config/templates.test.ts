@@ -145,3 +145,40 @@ test('nudge validate checks the templates and the steps that send them', () => {
   assert.match(broken.stderr, /cart-email\.yaml:3:13: email\.subject: undefined filter: shout/);
   assert.match(broken.stderr, /abandoned-cart\.yaml:\d+:\d+: steps\[\d\]\.template: no template "cart-email"/);
 });
+
+test('every example template renders for a brand-new user and the least event its trigger accepts', () => {
+  // What the README's tour sends: a user with no traits, events with only the properties the
+  // example triggers' conditions need. A template that needs more must guard it with if/default.
+  // Templates sent only to buyers (by a branch or an entry condition) get a user with orders.
+  const userFor = (id: string, at: number) => {
+    const user = emptyProfile('shop', 'u:new', at);
+    if (id === 'live-chat-invitation' || id === 'tenth-purchase-gift') {
+      const count = id === 'tenth-purchase-gift' ? 10 : 2;
+      user.computed.events['order_completed'] = { count, firstAt: at - 86_400_000, lastAt: at, sums: { revenue: 30 * count } };
+    }
+    return user;
+  };
+  const { templates, issues } = loadTemplates(path.resolve(import.meta.dirname, '../../examples/shop/templates'));
+  assert.deepEqual(issues, []);
+  const leastEvent: Record<string, { name: string; properties: Record<string, unknown> }> = {
+    'cart-reminder': { name: 'cart_updated', properties: { item_count: 2 } },
+    'cart-push-with-code': { name: 'cart_updated', properties: { item_count: 2 } },
+    'cart-email': { name: 'cart_updated', properties: { item_count: 2 } },
+    'product-reminder': { name: 'page', properties: { page_type: 'product' } },
+    'live-chat-invitation': { name: 'checkout_step_viewed', properties: { step: 'payment' } },
+    'first-order-discount': { name: 'checkout_step_viewed', properties: { step: 'payment' } },
+    'tenth-purchase-gift': { name: 'order_completed', properties: {} },
+  };
+  assert.deepEqual([...templates.keys()].sort(), Object.keys(leastEvent).sort());
+  const t = Date.UTC(2026, 5, 1, 12);
+  for (const [id, template] of templates) {
+    const e = leastEvent[id]!;
+    const event = { messageId: 'm1', type: e.name === 'page' ? ('page' as const) : ('track' as const), name: e.name === 'page' ? '' : e.name, properties: e.properties, timestamp: t };
+    for (const channel of ['email', 'push', 'in_app', 'sms']) {
+      if (!(channel in template.definition)) continue;
+      const message = { triggerId: 'x', runId: 'x:1', stepId: 's', channel, template: id, variants: {} };
+      const result = renderMessage(template, channel, { user: userFor(id, t), event, message }, t);
+      assert.ok(result.ok, `${id} ${channel}: ${result.ok ? '' : result.error.message}`);
+    }
+  }
+});
