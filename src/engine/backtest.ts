@@ -32,7 +32,7 @@ import { identityKeysOf, foldEvents } from '../core/ingest-fold.js';
 import type { NudgeEvent } from '../core/event.js';
 import type { Profile, ProfileOptions } from '../core/profile.js';
 import type { Catalog } from '../core/triggers/catalog.js';
-import type { Effect, OutboundMessage, TimerPayload, TriggerState } from '../core/triggers/state.js';
+import { variantLabel, type Effect, type OutboundMessage, type TimerPayload, type TriggerState } from '../core/triggers/state.js';
 import { matchName, transition, type EngineInput } from '../core/triggers/transition.js';
 import type { ClaimedTimer } from '../ports/timer-store.js';
 import { TimerHeap } from './timer-heap.js';
@@ -445,12 +445,6 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** `experiment=variant` pairs, as the live engine labels its counters. */
-function variantLabel(variants: Record<string, string>): string {
-  return Object.entries(variants)
-    .map(([e, v]) => `${e}=${v}`)
-    .join(',');
-}
 
 /** The report as text tables for a terminal. `title` heads it (e.g. the history file). */
 export function formatBacktestReport(report: BacktestReport, title: string): string {

@@ -15,8 +15,9 @@ import type { OutboundMessage } from '../core/triggers/state.js';
 import type { Profile } from '../core/profile.js';
 import type { ChannelProvider, DeliveryOutcome, RenderedContent } from '../ports/channel.js';
 import type { Clock } from '../ports/clock.js';
-import type { DeliveryResult, EngineStore, OutboxEntry } from '../ports/engine-store.js';
+import { userRefKey, type DeliveryResult, type EngineStore, type OutboxEntry } from '../ports/engine-store.js';
 import type { Wakeup } from '../ports/wakeup.js';
+import { profilesByUser, type ProfilesOf } from './profiles-by-user.js';
 
 export interface DispatcherOptions {
   store: EngineStore;
@@ -38,7 +39,7 @@ export interface DispatcherOptions {
   /** Consent, frequency caps and quiet hours, checked for each message as it is about to go out. Default: none. */
   policy?: DeliveryPolicy;
   /** The users' profiles (by profile id): the policy reads their `consent` trait and time zone, templates the rest. */
-  usersOf?: (workspaceId: string, profileIds: readonly string[]) => Promise<Map<string, Profile>>;
+  usersOf?: ProfilesOf;
   /**
    * Renders a message's content for one channel. A failure (no part for the channel, a template
    * error) is permanent for that channel: the next fallback is tried. Default: empty content.
@@ -216,24 +217,11 @@ export class Dispatcher {
     if (trivial) return entries.map((entry) => ({ entry, result: { entry, channels: [entry.message.channel, ...entry.message.fallback], user: null } }));
 
     const now = this.options.clock.now();
-    const users = new Map<string, Profile>();
+    const refs = new Map(entries.map((e) => [userRefKey({ workspaceId: e.workspaceId, profileId: e.message.profileId }), { workspaceId: e.workspaceId, profileId: e.message.profileId }]));
+    const users = this.options.usersOf ? await profilesByUser(refs.values(), this.options.usersOf) : new Map<string, Profile>();
     const histories = new Map<string, PastSend[]>();
-    const byWorkspace = new Map<string, Set<string>>();
-    for (const e of entries) {
-      const set = byWorkspace.get(e.workspaceId) ?? new Set<string>();
-      set.add(e.message.profileId);
-      byWorkspace.set(e.workspaceId, set);
-    }
     const windowMs = historyWindowMs(policy);
-    for (const [workspaceId, ids] of byWorkspace) {
-      const found = (await this.options.usersOf?.(workspaceId, [...ids])) ?? new Map();
-      for (const id of ids) {
-        const key = `${workspaceId}/${id}`;
-        const u = found.get(id);
-        if (u) users.set(key, u);
-        histories.set(key, windowMs > 0 ? await this.recentSends(workspaceId, id, now - windowMs) : []);
-      }
-    }
+    if (windowMs > 0) for (const [key, u] of refs) histories.set(key, await this.recentSends(u.workspaceId, u.profileId, now - windowMs));
 
     const ordered = orderForCaps(entries.map((entry) => ({ entry, priority: entry.message.priority, at: entry.message.at })));
     return ordered.map(({ entry }) => {

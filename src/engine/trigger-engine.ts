@@ -20,12 +20,13 @@ import type { ChangeSet } from '../core/ingest-fold.js';
 import type { NudgeEvent } from '../core/event.js';
 import type { Profile } from '../core/profile.js';
 import type { Catalog } from '../core/triggers/catalog.js';
-import type { OutboundMessage, TriggerState } from '../core/triggers/state.js';
+import { variantLabel, type OutboundMessage, type TriggerState } from '../core/triggers/state.js';
 import { matchName, transition, type EngineInput } from '../core/triggers/transition.js';
 import type { Clock } from '../ports/clock.js';
 import { OutboxStatus, userOfPartitionKey, userRefKey, type CounterKey, type EngineCommit, type EngineStore, type OutboxEntry, type UserRef } from '../ports/engine-store.js';
 import type { EventLog } from '../ports/event-log.js';
 import type { Timer, TimerVersion } from '../ports/timer-store.js';
+import { profilesByUser, type ProfilesOf } from './profiles-by-user.js';
 import type { TimerFiring } from './timer-scheduler.js';
 
 export interface TriggerEngineOptions {
@@ -33,7 +34,7 @@ export interface TriggerEngineOptions {
   clock: Clock;
   catalog: Catalog;
   /** Current profiles by id, for timer inputs (conditions at a later step see the user as they are now). */
-  profiles: (workspaceId: string, profileIds: readonly string[]) => Promise<Map<string, Profile>>;
+  profiles: ProfilesOf;
   /** Told about timers the engine committed or cancelled, so they fire (or not) on time. */
   timers?: { scheduled(timers: readonly Timer[]): void; cancelled(ids: readonly string[]): void };
   /** Told after a commit that added outbox entries it did not hand over. */
@@ -108,16 +109,10 @@ export class TriggerEngine {
     for (;;) {
       const logged = await log.readAfter(this.position, replayChunk);
       if (logged.length === 0) return { caughtUp };
-      const byWorkspace = new Map<string, string[]>();
-      for (const { event } of logged) {
-        const list = byWorkspace.get(event.workspaceId) ?? [];
-        list.push(event.profileId);
-        byWorkspace.set(event.workspaceId, list);
-      }
-      const profiles = new Map<string, Profile>();
-      for (const [workspaceId, ids] of byWorkspace) {
-        for (const [id, p] of await this.options.profiles(workspaceId, ids)) profiles.set(userRefKey({ workspaceId, profileId: id }), p);
-      }
+      const profiles = await profilesByUser(
+        logged.map(({ event }) => event),
+        this.options.profiles,
+      );
       await Promise.all(
         logged
           .filter(({ event }) => this.catalog.concerns(matchName(event)))
@@ -296,19 +291,11 @@ export class TriggerEngine {
     }
   }
 
-  private async timerProfiles(group: readonly QueuedInput[]): Promise<Map<string, Profile>> {
-    const byWorkspace = new Map<string, string[]>();
-    for (const q of group) {
-      if (q.input.type !== 'timer' || !q.user) continue;
-      const list = byWorkspace.get(q.user.workspaceId) ?? [];
-      list.push(q.user.profileId);
-      byWorkspace.set(q.user.workspaceId, list);
-    }
-    const profiles = new Map<string, Profile>();
-    for (const [workspaceId, ids] of byWorkspace) {
-      for (const [id, p] of await this.options.profiles(workspaceId, ids)) profiles.set(userRefKey({ workspaceId, profileId: id }), p);
-    }
-    return profiles;
+  private timerProfiles(group: readonly QueuedInput[]): Promise<Map<string, Profile>> {
+    return profilesByUser(
+      group.flatMap((q) => (q.input.type === 'timer' && q.user ? [q.user] : [])),
+      this.options.profiles,
+    );
   }
 
   /** Runs the transitions of a group in order and gathers one commit from their effects. */
@@ -403,8 +390,3 @@ export class TriggerEngine {
   }
 }
 
-function variantLabel(variants: Record<string, string>): string {
-  return Object.entries(variants)
-    .map(([e, v]) => `${e}=${v}`)
-    .join(',');
-}

@@ -24,6 +24,7 @@ import {
 } from './api-schemas.js';
 import type { KeyRing } from './auth.js';
 import { HttpError } from './errors.js';
+import { findUser } from './find-user.js';
 import { presentEvent, presentProfile } from './present.js';
 import { presentOutbox } from './trigger-routes.js';
 
@@ -42,11 +43,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   for (const schema of [ErrorBody, EventBody, ProfileBody]) app.addSchema(schema);
   app.addHook('onRequest', async (request) => keys.checkAdmin(request));
 
-  const findProfile = async (workspaceId: string, id: string): Promise<Profile> => {
-    const profile = await deps.pipeline.profile(workspaceId, id);
-    if (!profile) throw new HttpError(404, 'not_found', `userId: no user "${id}" in workspace "${workspaceId}"`);
-    return profile;
-  };
+  const findProfile = (workspaceId: string, id: string): Promise<Profile> => findUser(deps.pipeline, workspaceId, id);
 
   app.get('/workspaces', {
     schema: { summary: 'Workspaces with their event and profile counts', tags: ['workspaces'], response: { 200: Type.Array(WorkspaceBody), ...errors } },

@@ -12,6 +12,7 @@ import type { IngestPipeline } from '../engine/ingest-pipeline.js';
 import { ErrorBody, WorkspaceQuery } from './api-schemas.js';
 import type { KeyRing } from './auth.js';
 import { HttpError } from './errors.js';
+import { findUser } from './find-user.js';
 
 export interface TemplateRouteDeps {
   keys: KeyRing;
@@ -76,8 +77,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     const template = templates.get(id);
     if (!template) throw new HttpError(404, 'not_found', `id: no template "${id}"`);
     const { userId, channel, event } = request.body;
-    const user = await deps.pipeline.profile(w.id, userId);
-    if (!user) throw new HttpError(404, 'not_found', `userId: no user "${userId}" in workspace "${w.id}"`);
+    const user = await findUser(deps.pipeline, w.id, userId);
     const now = deps.now();
     const result = renderMessage(template, channel, {
       user,

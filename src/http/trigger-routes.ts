@@ -15,6 +15,7 @@ import { OutboxStatus, type EngineStore, type OutboxEntry } from '../ports/engin
 import { ErrorBody, PageQuery, UserParams, WorkspaceQuery } from './api-schemas.js';
 import type { KeyRing } from './auth.js';
 import { HttpError } from './errors.js';
+import { findUser } from './find-user.js';
 
 export interface TriggerRouteDeps {
   keys: KeyRing;
@@ -142,9 +143,7 @@ export async function triggerRoutes(app: FastifyInstance, deps: TriggerRouteDeps
 }
 
 async function profileIdOf(deps: TriggerRouteDeps, workspaceId: string, userId: string): Promise<string> {
-  const profile = await deps.pipeline.profile(workspaceId, userId);
-  if (!profile) throw new HttpError(404, 'not_found', `userId: no user "${userId}" in workspace "${workspaceId}"`);
-  return profile.profileId;
+  return (await findUser(deps.pipeline, workspaceId, userId)).profileId;
 }
 
 export function presentOutbox(e: OutboxEntry) {

@@ -31,7 +31,7 @@ import {
   type UserRef,
 } from '../../ports/engine-store.js';
 import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagination.js';
-import { SqliteTimerStore } from './sqlite-timer-store.js';
+import { openTimerDatabase, SqliteTimerStore } from './sqlite-timer-store.js';
 
 export interface SqliteEngineStoreOptions {
   /** Database file, or ':memory:'. The timers are kept in it too. */
@@ -130,13 +130,9 @@ export class SqliteEngineStore implements EngineStore {
   private readonly eraseTx: (user: UserRef) => { states: number; outbox: number; timers: number };
 
   constructor(options: SqliteEngineStoreOptions) {
-    const db = new Database(options.path);
+    const db = openTimerDatabase(options);
     this.db = db;
     this.clock = options.clock ?? systemClock;
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    db.pragma(`cache_size = -${(options.cacheMiB ?? 16) * 1024}`);
-    db.pragma('busy_timeout = 5000');
     migrate(db);
     const timers = SqliteTimerStore.onDatabase(db);
     this.timers = timers;

@@ -86,7 +86,7 @@ export class SqliteTimerStore implements TimerStore {
 
   constructor(options: SqliteTimerStoreOptions | SharedDatabase) {
     this.ownsDatabase = !('database' in options);
-    const db = 'database' in options ? options.database : open(options);
+    const db = 'database' in options ? options.database : openTimerDatabase(options);
     this.db = db;
     migrate(db);
 
@@ -187,7 +187,8 @@ export class SqliteTimerStore implements TimerStore {
   }
 }
 
-function open(options: SqliteTimerStoreOptions): Database.Database {
+/** Opens a database file for timers (and the engine store, which keeps them in its own file). */
+export function openTimerDatabase(options: SqliteTimerStoreOptions): Database.Database {
   const db = new Database(options.path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);

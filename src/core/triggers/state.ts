@@ -139,6 +139,13 @@ export type Effect =
   | { type: 'send'; message: OutboundMessage }
   | { type: 'record'; record: RunRecord };
 
+/** How counters and reports name a run's variants: `experiment=variant` pairs, comma-separated; '' without any. */
+export function variantLabel(variants: Readonly<Record<string, string>>): string {
+  return Object.entries(variants)
+    .map(([e, v]) => `${e}=${v}`)
+    .join(',');
+}
+
 export interface TimerPayload {
   /** Trigger id. */
   t: string;

@@ -28,6 +28,7 @@ import {
   cloneTriggerState,
   emptyTriggerState,
   RecordKind,
+  variantLabel,
   type Effect,
   type EventSummary,
   type Run,
@@ -414,8 +415,8 @@ function matchesSummary(m: EventMatcher, r: EventSummary, user: Profile | null, 
 const inWindow = (t: number, from: number, to: number): boolean => t >= from && t <= to;
 
 function variantOf(variants: Record<string, string>): { variant?: string } {
-  const names = Object.entries(variants).map(([e, v]) => `${e}=${v}`);
-  return names.length === 0 ? {} : { variant: names.join(',') };
+  const label = variantLabel(variants);
+  return label === '' ? {} : { variant: label };
 }
 
 function pickVariant(node: Extract<ProgramNode, { kind: 'experiment' }>, profileId: string) {
