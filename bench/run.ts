@@ -14,8 +14,10 @@ import { conditionsBenchmark } from './conditions.js';
 import { timersBenchmark } from './timers.js';
 import { engineBenchmark } from './engine.js';
 import { backtestBenchmark } from './backtest.js';
+import { dispatchBenchmark } from './dispatch.js';
+import { snippetBenchmark } from './snippet.js';
 
-const benchmarks: Benchmark[] = [ingestBenchmark, conditionsBenchmark, timersBenchmark, backtestBenchmark, engineBenchmark];
+const benchmarks: Benchmark[] = [ingestBenchmark, conditionsBenchmark, timersBenchmark, backtestBenchmark, engineBenchmark, dispatchBenchmark, snippetBenchmark];
 
 const selected = process.argv.slice(2);
 const unknown = selected.filter((name) => !benchmarks.some((b) => b.name === name));

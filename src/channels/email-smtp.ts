@@ -19,8 +19,9 @@ import { createHash } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import type { NodemailerError, SendMailOptions, SMTPSentMessageInfo, Transporter } from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
-import { ErrorCode, NudgeError } from '../core/errors.js';
+import { ErrorCode, NudgeError, messageOf } from '../core/errors.js';
 import type { ChannelProvider, Delivery, DeliveryOutcome } from '../ports/channel.js';
+import { isWebUrl } from '../core/delivery/links.js';
 
 export interface EmailSmtpOptions {
   host: string;
@@ -182,17 +183,4 @@ function senderDomain(from: string): string {
 
 function present(part: string | undefined): part is string {
   return part !== undefined && part.trim() !== '';
-}
-
-function isWebUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || url.protocol === 'http:';
-  } catch {
-    return false;
-  }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -5,7 +5,7 @@ import { accessSync, constants, createReadStream, existsSync, readFileSync, writ
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../config/config.js';
-import { checkTemplateReferences, loadTemplates } from '../config/templates.js';
+import { checkTemplateCodes, checkTemplateReferences, loadTemplates } from '../config/templates.js';
 import { loadTriggers } from '../config/triggers.js';
 import { parseDuration } from '../core/duration.js';
 import { ErrorCode, formatIssues, NudgeError } from '../core/errors.js';
@@ -71,6 +71,7 @@ program
     const loaded = loadTemplates(templateDir);
     // Without a template folder messages go out without content; with one, every send must find its parts.
     issues.push(...loaded.issues, ...(loaded.found ? checkTemplateReferences(triggers, loaded.templates, templateDir) : []));
+    issues.push(...checkTemplateCodes(loaded.templates, new Set(config.codes.keys())));
     for (const issue of issues) console.error(`${issue.path}: ${issue.message}`);
     console.log(
       `${opts.config}: valid; ${triggers.length} trigger(s) valid in ${dir}; ${loaded.templates.size} template(s) valid in ${templateDir}${issues.length ? `; ${issues.length} problem(s)` : ''}`,

@@ -9,7 +9,10 @@ import { Ajv } from 'ajv';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError, type Issue } from '../core/errors.js';
 import { defaultEventLimits, type EventLimits } from '../core/event.js';
+import { compileCodeKind, type CodeKind } from '../core/delivery/discount-codes.js';
+import type { UtmTemplate } from '../core/delivery/links.js';
 import type { DeliveryPolicy } from '../core/delivery/policy.js';
+import { compilePhases, type PhaseRules } from '../core/phases.js';
 import { defaultProfileOptions, type ProfileOptions } from '../core/profile.js';
 import { ConfigSchema, type ConfigFile } from './schema.js';
 import { YamlSource, type YamlPath } from './yaml-source.js';
@@ -18,11 +21,37 @@ export interface Workspace {
   id: string;
   name: string;
   writeKeys: string[];
+  /** Signs users' in-app tokens; default: one kept in the data directory. */
+  inboxSecret?: string;
 }
 
 export type ChannelConfig =
   | { kind: 'webhook'; url: string; headers: Record<string, string>; timeoutMs: number; secret?: string; allowPrivateNetworks: boolean }
   | { kind: 'smtp'; host: string; port: number; secure?: boolean; user?: string; pass?: string; from: string; replyTo?: string; timeoutMs: number }
+  | {
+      kind: 'web-push';
+      subject: string;
+      vapid: { publicKey: string; privateKey: string } | null;
+      ttlSeconds: number;
+      urgency: 'very-low' | 'low' | 'normal' | 'high';
+      timeoutMs: number;
+      allowPrivateNetworks: boolean;
+      /** Extra trusted certificates (PEM file, absolute path). */
+      caFile: string | null;
+    }
+  | {
+      kind: 'twilio';
+      baseUrl: string;
+      accountSid: string;
+      authToken: string;
+      from?: string;
+      messagingServiceSid?: string;
+      statusCallback: boolean;
+      maxSegments: number;
+      timeoutMs: number;
+      helpText?: string;
+    }
+  | { kind: 'in-app'; ttlMs: number }
   | { kind: 'log' };
 
 export interface Config {
@@ -39,7 +68,13 @@ export interface Config {
   /** Provider per channel name. */
   channels: Record<string, ChannelConfig>;
   delivery: { maxAttempts: number; backoffMs: number; policy: DeliveryPolicy };
+  /** Where people reach the server, for links in messages; null: the address it listens on. */
+  publicUrl: string | null;
+  tracking: { clicks: boolean; opens: boolean; utm: UtmTemplate | null; secret: string | null };
+  /** Personal discount code kinds, by name. */
+  codes: Map<string, CodeKind>;
 }
+
 
 const validate = new Ajv({ allErrors: true, useDefaults: false }).compile<ConfigFile>(ConfigSchema);
 
@@ -77,7 +112,38 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     });
   });
   for (const [name, p] of Object.entries(c.channels ?? {})) {
-    if ([p.webhook, p.log, p.smtp].filter(Boolean).length !== 1) issues.push(located(['channels', name], 'give exactly one provider: smtp: { host, port, from }, webhook: { url } or log: true'));
+    if ([p.webhook, p.log, p.smtp, p.webPush, p.twilio, p.inApp].filter(Boolean).length !== 1) {
+      issues.push(located(['channels', name], 'give exactly one provider: smtp: { host, port, from }, inApp: {}, webPush: { subject }, twilio: { accountSid, authToken, from }, webhook: { url } or log: true'));
+    }
+    if (p.twilio?.statusCallback && c.publicUrl === undefined) {
+      issues.push(located(['channels', name, 'twilio', 'statusCallback'], 'needs publicUrl: the address Twilio reports to'));
+    }
+    if (p.twilio && (p.twilio.from === undefined) === (p.twilio.messagingServiceSid === undefined)) {
+      issues.push(located(['channels', name, 'twilio'], 'give from or messagingServiceSid (one of them)'));
+    }
+    if (p.webPush && (p.webPush.vapidPublicKey === undefined) !== (p.webPush.vapidPrivateKey === undefined)) {
+      issues.push(located(['channels', name, 'webPush'], 'give both vapidPublicKey and vapidPrivateKey, or neither (a pair is then made and kept in the data directory)'));
+    }
+  }
+  for (const provider of ['webPush', 'twilio'] as const) {
+    const named = Object.entries(c.channels ?? {}).filter(([, p]) => p[provider]).map(([name]) => name);
+    // One VAPID key for the browsers to subscribe with; one Twilio account to check incoming messages with.
+    if (named.length > 1) issues.push(located(['channels', named[1]!], `only one channel may use ${provider}; ${named[0]} does already`));
+  }
+  const codes = new Map<string, CodeKind>();
+  for (const [name, definition] of Object.entries(c.codes ?? {})) {
+    const compiled = compileCodeKind(name, definition);
+    if (compiled.ok) codes.set(name, compiled.kind);
+    else for (const p of compiled.problems) issues.push(located(['codes', name, ...p.path], p.message));
+  }
+  for (const name of Object.keys(c.profiles?.latest ?? {})) {
+    if (!/^[a-z][a-z0-9_]*$/.test(name)) issues.push(source.issue(['profiles', 'latest', name], 'a name is lower-case letters, digits and _, starting with a letter', { atKey: true }));
+  }
+  let phases: PhaseRules | null = null;
+  if (c.phases) {
+    const compiled = compilePhases(c.phases);
+    if (compiled.ok) phases = compiled.phases;
+    else for (const p of compiled.problems) issues.push(source.issue(['phases', ...p.path], p.message, p.within ? { within: p.within } : {}));
   }
   if (issues.length > 0) throw new ConfigError(file, issues);
 
@@ -90,7 +156,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   return {
     file,
     projectDir: path.dirname(path.resolve(file)),
-    workspaces: c.workspaces.map((w) => ({ id: w.id, name: w.name ?? w.id, writeKeys: w.writeKeys })),
+    workspaces: c.workspaces.map((w) => ({ id: w.id, name: w.name ?? w.id, writeKeys: w.writeKeys, ...(w.inboxSecret === undefined ? {} : { inboxSecret: w.inboxSecret }) })),
     adminKeys: c.admin.keys,
     storage: {
       driver: c.storage?.driver ?? 'sqlite',
@@ -110,6 +176,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       sessionTimeoutMs: ms(c.profiles?.sessionTimeout, defaultProfileOptions.sessionTimeoutMs),
       sumProperties: c.profiles?.sumProperties ?? defaultProfileOptions.sumProperties,
       pageLeaveEvents: c.profiles?.pageLeaveEvents ?? defaultProfileOptions.pageLeaveEvents,
+      latest: Object.entries(c.profiles?.latest ?? {}).map(([name, l]) => ({ name, event: l.event, property: l.property, clearedBy: l.clearedBy ?? [] })),
+      phases,
       cacheMaxProfiles: c.profiles?.cacheMaxProfiles ?? 100_000,
       checkpointIntervalMs: ms(c.profiles?.checkpointInterval, 5000),
     },
@@ -145,7 +213,33 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
                 ...(p.smtp.pass === undefined ? {} : { pass: p.smtp.pass }),
                 ...(p.smtp.replyTo === undefined ? {} : { replyTo: p.smtp.replyTo }),
               }
-            : { kind: 'log' },
+            : p.webPush
+              ? {
+                  kind: 'web-push',
+                  subject: p.webPush.subject,
+                  vapid: p.webPush.vapidPublicKey && p.webPush.vapidPrivateKey ? { publicKey: p.webPush.vapidPublicKey, privateKey: p.webPush.vapidPrivateKey } : null,
+                  ttlSeconds: Math.round(ms(p.webPush.ttl, 86_400_000) / 1000),
+                  urgency: p.webPush.urgency ?? 'normal',
+                  timeoutMs: ms(p.webPush.timeout, 10_000),
+                  allowPrivateNetworks: p.webPush.allowPrivateNetworks ?? false,
+                  caFile: p.webPush.ca === undefined ? null : path.resolve(path.dirname(path.resolve(file)), p.webPush.ca),
+                }
+              : p.twilio
+                ? {
+                    kind: 'twilio',
+                    baseUrl: p.twilio.baseUrl ?? 'https://api.twilio.com',
+                    accountSid: p.twilio.accountSid,
+                    authToken: p.twilio.authToken,
+                    ...(p.twilio.from === undefined ? {} : { from: p.twilio.from }),
+                    ...(p.twilio.messagingServiceSid === undefined ? {} : { messagingServiceSid: p.twilio.messagingServiceSid }),
+                    statusCallback: p.twilio.statusCallback ?? c.publicUrl !== undefined,
+                    maxSegments: p.twilio.maxSegments ?? 10,
+                    timeoutMs: ms(p.twilio.timeout, 15_000),
+                    ...(p.twilio.helpText === undefined ? {} : { helpText: p.twilio.helpText }),
+                  }
+                : p.inApp
+                  ? { kind: 'in-app', ttlMs: ms(p.inApp.ttl, 30 * 86_400_000) }
+                  : { kind: 'log' },
       ]),
     ),
     delivery: {
@@ -164,6 +258,17 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
         defaultConsent: c.delivery?.consent ?? 'granted',
       },
     },
+    publicUrl: c.publicUrl?.replace(/\/+$/, '') ?? null,
+    tracking: {
+      clicks: c.tracking?.clicks ?? true,
+      opens: c.tracking?.opens ?? true,
+      utm:
+        c.tracking?.utm === false
+          ? null
+          : { source: 'nudge', medium: '{channel}', campaign: '{trigger}', content: '{step}', ...c.tracking?.utm },
+      secret: c.tracking?.secret ?? null,
+    },
+    codes,
   };
 }
 

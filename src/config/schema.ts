@@ -3,6 +3,7 @@
  * documentation of every option. Durations are strings such as "30m"; sizes are bytes.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { CodeKindSchema } from '../core/delivery/discount-codes.js';
 
 const Duration = (description: string, defaultValue: string) =>
   Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)$', description, default: defaultValue });
@@ -15,6 +16,12 @@ export const WorkspaceSchema = Type.Object(
       minItems: 1,
       description: 'Keys that senders put in the Basic auth user, `writeKey` or `api_key`.',
     }),
+    inboxSecret: Type.Optional(
+      Type.String({
+        minLength: 16,
+        description: "Key your backend signs users' in-app tokens with; write it as ${NUDGE_INBOX_SECRET}. Default: a random key kept in the data directory (secrets/inbox-<workspace>).",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -60,10 +67,39 @@ export const ConfigSchema = Type.Object(
           sessionTimeout: Type.Optional(Duration('Inactivity that ends a session.', '30m')),
           sumProperties: Type.Optional(Type.Array(Type.String(), { description: 'Numeric properties summed. Default revenue, value, quantity.' })),
           pageLeaveEvents: Type.Optional(Type.Array(Type.String(), { description: 'Track events that end a page visit.' })),
+          latest: Type.Optional(
+            Type.Record(
+              Type.String({ pattern: '^[a-z][a-z0-9_]*$' }),
+              Type.Object(
+                {
+                  event: Type.String({ minLength: 1, description: "The event that sets it: a track event's name, or $page, $screen, $identify (as in user.computed.events)." }),
+                  property: Type.String({ minLength: 1, description: 'Its property whose value is kept; an event without it changes nothing.' }),
+                  clearedBy: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Events that set it to null. Default none.' })),
+                },
+                { additionalProperties: false },
+              ),
+              { description: 'Values kept from the latest event that carries them, by name: user.computed.latest.<name>.value (null once cleared) and .at (when). Default none.' },
+            ),
+          ),
           cacheMaxProfiles: Type.Optional(Type.Integer({ minimum: 100, description: 'Profiles kept in memory. Default 100000.' })),
           checkpointInterval: Type.Optional(Duration('Longest time profile changes stay unwritten behind the event log.', '5s')),
         },
         { additionalProperties: false },
+      ),
+    ),
+    phases: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 64, description: 'The phase, as user.computed.phase shows it.' }),
+            when: Type.Optional(Type.String({ minLength: 1, description: 'A condition over `user` and `now` (docs/conditions.md). Every phase but the last has one.' })),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          minItems: 1,
+          description: "Behavioral phases, in order: a user is in the first whose `when` holds, else in the last (which has no `when`). Kept live in user.computed.phase and phaseSince; each change is shown on the user's timeline. Default: none.",
+        },
       ),
     ),
     triggers: Type.Optional(
@@ -80,6 +116,43 @@ export const ConfigSchema = Type.Object(
         {
           dir: Type.Optional(Type.String({ description: 'Folder of message templates (`<id>.yaml`), relative to this file. Default templates.' })),
           watch: Type.Optional(Type.Boolean({ description: 'Use changed template files without a restart. Default true.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    codes: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]*$' }), CodeKindSchema, {
+        description: 'Personal discount codes, by kind: a template with `code: <kind>` gets one reserved per message (`message.code`), single-use, expiring.',
+      }),
+    ),
+    publicUrl: Type.Optional(
+      Type.String({
+        pattern: '^https?://[^/]+(/.*)?$',
+        description: 'The address people reach this server at, for links in messages (click tracking, open pixel, unsubscribe). Default: the address it listens on.',
+      }),
+    ),
+    tracking: Type.Optional(
+      Type.Object(
+        {
+          clicks: Type.Optional(Type.Boolean({ description: 'Send links in messages through signed click-tracking redirects. Default true.' })),
+          opens: Type.Optional(Type.Boolean({ description: 'Put an open pixel into HTML emails. Default true.' })),
+          utm: Type.Optional(
+            Type.Union([
+              Type.Literal(false),
+              Type.Object(
+                {
+                  source: Type.Optional(Type.String({ description: 'utm_source. Default nudge.' })),
+                  medium: Type.Optional(Type.String({ description: 'utm_medium. Default {channel}.' })),
+                  campaign: Type.Optional(Type.String({ description: 'utm_campaign. Default {trigger}.' })),
+                  content: Type.Optional(Type.String({ description: 'utm_content. Default {step}.' })),
+                },
+                { additionalProperties: false },
+              ),
+            ], { description: 'UTM parameters added to links (kept where a link has its own); {channel}, {trigger}, {step} and {template} are replaced. false: none.' }),
+          ),
+          secret: Type.Optional(
+            Type.String({ minLength: 32, description: 'Key that signs tracking and unsubscribe links; write it as ${NUDGE_LINK_SECRET}. Default: a random key kept in the data directory.' }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -105,6 +178,43 @@ export const ConfigSchema = Type.Object(
                 { additionalProperties: false },
               ),
             ),
+            inApp: Type.Optional(
+              Type.Object(
+                { ttl: Type.Optional(Duration('How long a message stays in the inbox.', '30d')) },
+                { additionalProperties: false, description: "The user's inbox in your app or site, with a live stream (see the README's In-app)." },
+              ),
+            ),
+            twilio: Type.Optional(
+              Type.Object(
+                {
+                  baseUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'The API of Twilio or a compatible provider. Default https://api.twilio.com.' })),
+                  accountSid: Type.String({ pattern: '^AC[0-9a-fA-F]{32}$', description: 'Account SID (AC…).' }),
+                  authToken: Type.String({ minLength: 1, description: 'Write it as ${TWILIO_AUTH_TOKEN}. Also checks the signatures of incoming messages.' }),
+                  from: Type.Optional(Type.String({ minLength: 1, description: 'Sender: a number in E.164, a short code or an alphanumeric id.' })),
+                  messagingServiceSid: Type.Optional(Type.String({ pattern: '^MG[0-9a-fA-F]{32}$', description: 'Or a Messaging Service (MG…) picks the sender.' })),
+                  statusCallback: Type.Optional(Type.Boolean({ description: 'Ask Twilio to report delivery to {publicUrl}/v1/sms/{workspace}/status. Default true when publicUrl is set.' })),
+                  maxSegments: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'Longest text in SMS parts; longer ones fail. Default 10.' })),
+                  timeout: Type.Optional(Duration('How long to wait for the API.', '15s')),
+                  helpText: Type.Optional(Type.String({ description: 'The answer to HELP or INFO. Default none (Twilio answers by itself).' })),
+                },
+                { additionalProperties: false },
+              ),
+            ),
+            webPush: Type.Optional(
+              Type.Object(
+                {
+                  subject: Type.String({ pattern: '^(mailto:|https://)', description: 'A mailto: or https: URL push services may contact about the traffic (VAPID `sub`).' }),
+                  vapidPublicKey: Type.Optional(Type.String({ description: 'VAPID public key, base64url. Default: a key pair made once and kept in the data directory.' })),
+                  vapidPrivateKey: Type.Optional(Type.String({ description: 'VAPID private key, base64url; write it as ${VAPID_PRIVATE_KEY}. Give both keys or neither.' })),
+                  ttl: Type.Optional(Duration('How long a push service keeps a message for an offline browser.', '1d')),
+                  urgency: Type.Optional(Type.Union([Type.Literal('very-low'), Type.Literal('low'), Type.Literal('normal'), Type.Literal('high')], { description: 'Default normal.' })),
+                  timeout: Type.Optional(Duration("How long to wait for a push service's answer.", '10s')),
+                  allowPrivateNetworks: Type.Optional(Type.Boolean({ description: 'Allow push endpoints on loopback and private addresses. Default false.' })),
+                  ca: Type.Optional(Type.String({ description: "A PEM file of certificates to trust besides Node's own, for a push service behind a private CA. Relative to this file." })),
+                },
+                { additionalProperties: false },
+              ),
+            ),
             webhook: Type.Optional(Type.Object(
               {
                 url: Type.String({ pattern: '^https?://', description: 'Where each message is POSTed as JSON.' }),
@@ -122,7 +232,7 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false },
         ),
-        { description: 'Provider of each channel (in_app, push, email, sms, webhook): `smtp: { host, port, from }`, `webhook: { url }` or `log: true`. The email address is the `email` trait of the user. A channel without one cannot deliver: its fallbacks are tried.' },
+        { description: 'Provider of each channel (in_app, push, email, sms, webhook): `smtp: { host, port, from }`, `inApp: {}`, `webPush: { subject }`, `twilio: { accountSid, authToken, from }`, `webhook: { url }` or `log: true`. The email address is the `email` trait of the user, the phone number the `phone` trait (E.164). A channel without one cannot deliver: its fallbacks are tried.' },
       ),
     ),
     delivery: Type.Optional(

@@ -9,7 +9,7 @@
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import type { Issue } from '../core/errors.js';
 import type { Profile } from '../core/profile.js';
-import { renderOutbound, type CompiledTemplate, type RenderedParts } from '../core/templates/render.js';
+import { renderOutbound, type CompiledTemplate, type RenderedParts, type ReservedCode } from '../core/templates/render.js';
 import type { OutboundMessage } from '../core/triggers/state.js';
 import { loadTemplates, type TemplateCache } from './templates.js';
 
@@ -52,10 +52,15 @@ export class TemplateFiles {
     return this.problems;
   }
 
+  /** The kind of personal discount code a message's template asks for, if any. */
+  codeKindOf(message: OutboundMessage): string | null {
+    return this.current.get(message.template)?.definition.code ?? null;
+  }
+
   /** A message's content on one channel, in the dispatcher's terms. */
-  render(message: OutboundMessage, channel: string, user: Profile | null, now: number): { ok: true; content: RenderedParts } | { ok: false; error: string } {
+  render(message: OutboundMessage, channel: string, user: Profile | null, now: number, code: ReservedCode | null = null): { ok: true; content: RenderedParts } | { ok: false; error: string } {
     if (!this.found) return { ok: true, content: {} };
-    const result = renderOutbound(this.current, message, channel, user, now);
+    const result = renderOutbound(this.current, message, channel, user, now, code);
     return result.ok ? result : { ok: false, error: result.error.message };
   }
 

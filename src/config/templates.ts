@@ -101,3 +101,10 @@ export function checkTemplateReferences(triggers: readonly LoadedTrigger[], temp
   }
   return issues;
 }
+
+/** Templates asking for a kind of discount code nudge.yaml does not define. */
+export function checkTemplateCodes(templates: ReadonlyMap<string, CompiledTemplate>, kinds: ReadonlySet<string>): Issue[] {
+  return [...templates.values()]
+    .filter((t) => t.definition.code !== undefined && !kinds.has(t.definition.code))
+    .map((t) => new YamlSource(readFileSync(t.file, 'utf8'), t.file).issue(['code'], `no code kind "${t.definition.code}" in nudge.yaml \`codes\` (${kinds.size ? [...kinds].join(', ') : 'none defined'})`));
+}

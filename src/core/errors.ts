@@ -46,3 +46,8 @@ export class ConfigError extends NudgeError {
 export function formatIssues(issues: readonly Issue[]): string {
   return issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
 }
+
+/** The message of something thrown, whatever was thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -9,8 +9,13 @@
  * and identities move to the target, the source is deleted) when
  * - an event carries a userId and an anonymousId whose profile has no userId yet, or
  * - an alias call names them (previousId -> userId), whatever they hold.
+ *
+ * With phase rules, a stored event whose profile changed phase up to and by it carries the changes
+ * in `context.phaseChanges` (see phases.ts), so the log shows them on the timeline; the fold alone
+ * writes that key, whatever a sender put there.
  */
 import { EventType, type NudgeEvent, type StoredEvent } from './event.js';
+import type { PhaseChange } from './phases.js';
 import { applyEvent, draftOf, emptyProfile, mergeProfileInto, type Profile, type ProfileOptions } from './profile.js';
 
 export interface IdentityLink {
@@ -152,13 +157,21 @@ export function foldEvents(input: FoldInput, options: ProfileOptions): ChangeSet
     // the last event of each profile shares the final draft, so a lone event costs no copy.
     const previous = latest.get(profile.profileId);
     if (previous !== undefined && after[previous] === undefined) after[previous] = structuredClone(profile);
-    applyEvent(profile, event, options);
+    const phaseChanges = applyEvent(profile, event, options);
     latest.set(profile.profileId, changes.events.length);
-    changes.events.push({ ...event, profileId: profile.profileId });
+    changes.events.push(options.phases ? withPhaseChanges(event, profile.profileId, phaseChanges) : { ...event, profileId: profile.profileId });
     after.push(undefined);
   }
 
   changes.profiles = [...drafts.values()];
   changes.profileAfter = changes.events.map((e, i) => after[i] ?? drafts.get(e.profileId)!);
   return changes;
+}
+
+function withPhaseChanges(event: NudgeEvent, profileId: string, phaseChanges: readonly PhaseChange[]): StoredEvent {
+  if (phaseChanges.length === 0 && !Object.hasOwn(event.context, 'phaseChanges')) return { ...event, profileId };
+  const context = { ...event.context };
+  if (phaseChanges.length > 0) context['phaseChanges'] = phaseChanges;
+  else delete context['phaseChanges'];
+  return { ...event, profileId, context };
 }

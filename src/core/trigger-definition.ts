@@ -14,6 +14,7 @@
  *     - send: push
  *       template: cart-push
  *       fallback: [email]
+ *       fallback_if_unopened: 1h      # delivered by push but not opened in 1h: email
  *
  * Conditions (`when`) are CEL over `event`, `user` and `now` (docs/conditions.md).
  */
@@ -46,9 +47,14 @@ export const stepKindSchemas = <T extends TSchema>(Step: T) => {
         send: ChannelName,
         template: Type.String({ minLength: 1, description: 'Template id.' }),
         fallback: Type.Optional(Type.Array(ChannelName, { description: 'Channels tried in order when the first cannot deliver.' })),
+        fallback_if_unopened: Type.Optional(
+          Duration(
+            'If the message is delivered on this step\'s channel but neither opened nor clicked within this long (e.g. 1h), it goes out once more on the first fallback channel (the others are that message\'s fallbacks). Needs a non-empty fallback. Default: off.',
+          ),
+        ),
         topic: Type.Optional(Type.String({ description: 'Consent topic. Default: marketing.' })),
       },
-      { additionalProperties: false },
+      { additionalProperties: false, dependencies: { fallback_if_unopened: { required: ['fallback'], properties: { fallback: { minItems: 1 } } } } },
     ),
     wait: Type.Object(
       {

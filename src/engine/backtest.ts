@@ -29,6 +29,7 @@
  * is used as it is). The CLI streams first and sorts only a history that turns out not to be sorted.
  */
 import { identityKeysOf, foldEvents } from '../core/ingest-fold.js';
+import { withPhaseAt } from '../core/phases.js';
 import type { NudgeEvent } from '../core/event.js';
 import type { Profile, ProfileOptions } from '../core/profile.js';
 import type { Catalog } from '../core/triggers/catalog.js';
@@ -337,7 +338,8 @@ class Replay {
         this.live.delete(timer.id);
         this.timersFired++;
         this.lastFiredAt = timer.dueAt;
-        const user = this.profiles.get(timer.partitionKey) ?? null;
+        const profile = this.profiles.get(timer.partitionKey);
+        const user = profile ? withPhaseAt(profile, this.options.profileOptions.phases, timer.dueAt) : null;
         this.step(timer.partitionKey, { type: 'timer', timerId: timer.id, payload: timer.payload, dueAt: timer.dueAt, user }, timer.dueAt);
       }
     }

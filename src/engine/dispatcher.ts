@@ -13,7 +13,7 @@
 import { decideDelivery, defaultDeliveryPolicy, historyWindowMs, orderForCaps, type DeliveryPolicy, type PastSend } from '../core/delivery/policy.js';
 import type { OutboundMessage } from '../core/triggers/state.js';
 import type { Profile } from '../core/profile.js';
-import type { ChannelProvider, DeliveryOutcome, RenderedContent } from '../ports/channel.js';
+import type { ChannelProvider, DeliveryOutcome, FailureReason, RenderedContent } from '../ports/channel.js';
 import type { Clock } from '../ports/clock.js';
 import { userRefKey, type DeliveryResult, type EngineStore, type OutboxEntry } from '../ports/engine-store.js';
 import type { Wakeup } from '../ports/wakeup.js';
@@ -25,8 +25,11 @@ export interface DispatcherOptions {
   wakeup: Wakeup;
   /** The provider of a channel name; none means the channel cannot deliver (its fallbacks are tried). */
   providerOf: (channel: string) => ChannelProvider | undefined;
-  /** Told what became of each message: `delivered:<channel>` or `failed`. */
-  onOutcome?: (workspaceId: string, message: OutboundMessage, outcome: string, at: number) => void;
+  /**
+   * Told what became of each message: `delivered:<channel>`, `failed`, `suppressed:<reason>` or
+   * `deferred`, with the result recorded (its error, failure reason, provider id).
+   */
+  onOutcome?: (workspaceId: string, message: OutboundMessage, outcome: string, at: number, result: DeliveryResult) => void;
   onError?: (error: unknown) => void;
   /** Attempts on one channel before its fallbacks are tried. Default 5. */
   maxAttempts?: number;
@@ -44,8 +47,10 @@ export interface DispatcherOptions {
    * Renders a message's content for one channel. A failure (no part for the channel, a template
    * error) is permanent for that channel: the next fallback is tried. Default: empty content.
    */
-  render?: (entry: OutboxEntry, channel: string, user: Profile | null) => { ok: true; content: RenderedContent } | { ok: false; error: string };
+  render?: (entry: OutboxEntry, channel: string, user: Profile | null) => Rendered | Promise<Rendered>;
 }
+
+export type Rendered = { ok: true; content: RenderedContent } | { ok: false; error: string };
 
 /** A message the policy let through, with the channels it may use, in order. */
 interface Cleared {
@@ -284,7 +289,7 @@ export class Dispatcher {
           this.release(entry);
           if (result.status === 'retry') continue;
           const outcome = result.status === 'delivered' ? `delivered:${result.via}` : result.status === 'suppressed' ? `suppressed:${(result.error ?? '').split(':')[0]}` : result.status;
-          this.options.onOutcome?.(entry.workspaceId, entry.message, outcome, now);
+          this.options.onOutcome?.(entry.workspaceId, entry.message, outcome, now, result);
         }
       }
       this.settling = null;
@@ -298,13 +303,14 @@ export class Dispatcher {
     const { message } = entry;
     const attempt = entry.attempts + 1;
     let lastError = '';
+    let reason: FailureReason | undefined;
     for (const channel of channels) {
       const provider = this.options.providerOf(channel);
       if (!provider) {
         lastError = `no provider is configured for channel ${channel}`;
         continue;
       }
-      const rendered = this.options.render ? this.options.render(entry, channel, user) : { ok: true as const, content: {} };
+      const rendered = this.options.render ? await this.options.render(entry, channel, user) : { ok: true as const, content: {} };
       if (!rendered.ok) {
         lastError = `${channel}: ${rendered.error}`;
         continue;
@@ -315,15 +321,16 @@ export class Dispatcher {
       } catch (error) {
         outcome = { status: 'retry', error: (error as Error).message };
       }
-      if (outcome.status === 'delivered') return { key: message.key, status: 'delivered', via: channel };
+      if (outcome.status === 'delivered') return { key: message.key, status: 'delivered', via: channel, ...(outcome.providerId === undefined ? {} : { providerId: outcome.providerId }) };
       lastError = `${channel}: ${outcome.error}`;
+      reason = outcome.status === 'failed' ? outcome.reason : undefined;
       if (outcome.status === 'retry' && attempt < this.maxAttempts) {
         const delay = outcome.retryAfterMs ?? Math.min(maxBackoffMs, this.backoffMs * 2 ** (attempt - 1));
         return { key: message.key, status: 'retry', error: lastError, notBefore: this.options.clock.now() + delay };
       }
       // Failed for good, or retried long enough: the next fallback.
     }
-    return { key: message.key, status: 'failed', error: lastError };
+    return { key: message.key, status: 'failed', error: lastError, ...(reason === undefined ? {} : { reason }) };
   }
 
   /** A message is recorded: it is no longer counted as under way (the store has it, if delivered). */

@@ -17,6 +17,7 @@
  * on a count may see a higher count for those few events).
  */
 import type { ChangeSet } from '../core/ingest-fold.js';
+import { withPhaseAt, type PhaseRules } from '../core/phases.js';
 import type { NudgeEvent } from '../core/event.js';
 import type { Profile } from '../core/profile.js';
 import type { Catalog } from '../core/triggers/catalog.js';
@@ -35,6 +36,8 @@ export interface TriggerEngineOptions {
   catalog: Catalog;
   /** Current profiles by id, for timer inputs (conditions at a later step see the user as they are now). */
   profiles: ProfilesOf;
+  /** Behavioral phases: a timer input sees the phase as of its due time (inactivity moves it on). Default none. */
+  phases?: PhaseRules | null;
   /** Told about timers the engine committed or cancelled, so they fire (or not) on time. */
   timers?: { scheduled(timers: readonly Timer[]): void; cancelled(ids: readonly string[]): void };
   /** Told after a commit that added outbox entries it did not hand over. */
@@ -180,6 +183,11 @@ export class TriggerEngine {
   /** Forgets a user's cached state (after the store erased it). */
   forget(user: UserRef): void {
     this.states.delete(userRefKey(user));
+  }
+
+  /** A profile as a timer due at `at` sees it: with its behavioral phase moved on to then. */
+  private userAt(profile: Profile | undefined, at: number): Profile | null {
+    return profile ? withPhaseAt(profile, this.options.phases ?? null, at) : null;
   }
 
   stats(): TriggerEngineStats {
@@ -328,7 +336,7 @@ export class TriggerEngine {
           if (input.position <= this.position) continue; // applied before the restart
           break;
         case 'timer':
-          engineInput = { type: 'timer', timerId: input.timer.id, payload: input.payload, dueAt: input.dueAt, user: profiles.get(key) ?? null };
+          engineInput = { type: 'timer', timerId: input.timer.id, payload: input.payload, dueAt: input.dueAt, user: this.userAt(profiles.get(key), input.dueAt) };
           completeTimers.push(input.timer);
           break;
         case 'merge': {

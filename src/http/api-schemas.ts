@@ -9,7 +9,18 @@ export const ErrorBody = Type.Object(
   {
     error: Type.String({ description: 'Stable machine-readable code.' }),
     message: Type.String(),
-    issues: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+    issues: Type.Optional(
+      Type.Array(
+        Type.Object({
+          path: Type.String(),
+          message: Type.String(),
+          file: Type.Optional(Type.String({ description: 'A problem in a file (a trigger file): the file …' })),
+          line: Type.Optional(Type.Integer({ minimum: 1, description: '… the line, 1-based …' })),
+          column: Type.Optional(Type.Integer({ minimum: 1, description: '… the column, 1-based …' })),
+          field: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: '… and the field, such as `steps[0].send`.' })),
+        }),
+      ),
+    ),
   },
   { $id: 'Error' },
 );
@@ -51,7 +62,14 @@ export const ProfileBody = Type.Object(
       totals: Type.Record(Type.String(), Type.Number()),
       sessionCount: Type.Integer(),
       session: Type.Union([
-        Type.Object({ id: Type.String(), startedAt: Time, lastEventAt: Time, eventCount: Type.Integer(), pageCount: Type.Integer() }),
+        Type.Object({
+          id: Type.String(),
+          startedAt: Time,
+          lastEventAt: Time,
+          eventCount: Type.Integer(),
+          pageCount: Type.Integer(),
+          pages: Type.Record(Type.String(), Type.Integer(), { description: 'Page views in this session, by page name.' }),
+        }),
         Type.Null(),
       ]),
       lastPage: Type.Union([
@@ -65,6 +83,9 @@ export const ProfileBody = Type.Object(
         }),
         Type.Null(),
       ]),
+      phase: Type.Union([Type.String(), Type.Null()], { description: 'The behavioral phase (nudge.yaml `phases`), as of now; null without phases.' }),
+      phaseSince: Type.Union([Time, Type.Null()]),
+      latest: Type.Record(Type.String(), Type.Object({ value: Type.Unknown(), at: Time }), { description: 'Values kept by `profiles.latest`.' }),
       timezone: Type.Union([Type.String(), Type.Null()]),
       locale: Type.Union([Type.String(), Type.Null()]),
     }),
@@ -102,11 +123,20 @@ export const EventsQuery = Type.Composite([
   }),
 ]);
 
+/** Most profiles read for one page of a search by trait. */
+export const profileScanLimit = 5000;
+
 export const UsersQuery = Type.Composite([
   WorkspaceQuery,
   PageQuery,
-  Type.Object({ query: Type.Optional(Type.String({ description: 'Prefix of a user id, anonymous id or email.' })) }),
-]);
+  Type.Object({
+    query: Type.Optional(Type.String({ description: 'Prefix of a user id, anonymous id or email.' })),
+    trait: Type.Optional(Type.String({ minLength: 1, description: 'Only profiles with this trait (a dotted path such as `address.city`) …' })),
+    value: Type.Optional(Type.String({ description: '… equal to this value (strings compared without case). Needs `trait`.' })),
+  }),
+], {
+  description: `\`query\` is answered from indexes. \`trait\` is applied as the profiles are read, most recently active first: a page reads at most ${profileScanLimit} profiles, so it may hold fewer than limit (even none) and still have a nextCursor.`,
+});
 
 export const WorkspaceBody = Type.Object({
   id: Type.String(),
@@ -122,8 +152,73 @@ export const ErasureBody = Type.Object({
   triggerStates: Type.Integer(),
   messages: Type.Integer({ description: 'Outbox entries.' }),
   timers: Type.Integer({ description: 'Pending trigger steps.' }),
+  channels: Type.Record(Type.String(), Type.Integer(), { description: 'What the channels kept, by kind: inbox items, push subscriptions, SMS opt-outs, discount codes.' }),
 });
 
+export const defaultBacktestEvents = 100_000;
+export const defaultSampleMessages = 100;
+
+export const BacktestBody = Type.Object(
+  {
+    since: Type.Optional(Type.String({ format: 'date-time', description: 'Events from this time (inclusive). Default: 7 days before until.' })),
+    until: Type.Optional(Type.String({ format: 'date-time', description: 'Events before this time; the simulated clock runs to it. Default: now.' })),
+    maxEvents: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1_000_000, default: defaultBacktestEvents, description: 'Most events replayed; beyond them the answer says `truncated`.' }),
+    ),
+    sampleMessages: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: defaultSampleMessages, description: 'How many of the messages to list, first ones first.' })),
+    source: Type.Optional(Type.String({ minLength: 1, description: 'A draft of the trigger (YAML or JSON text) to backtest instead of the one in force.' })),
+  },
+  { additionalProperties: false },
+);
+
+const Counts = Type.Record(Type.String(), Type.Integer());
+
+export const BacktestResult = Type.Object({
+  trigger: Type.Object({
+    id: Type.String(),
+    name: Type.String(),
+    version: Type.String(),
+    entered: Type.Integer(),
+    completed: Type.Integer({ description: 'Runs that went through all their steps.' }),
+    exited: Type.Record(Type.String(), Type.Integer(), { description: 'Runs ended early, by reason.' }),
+    goals: Type.Integer(),
+    goalsByVariant: Counts,
+    assigned: Type.Record(Type.String(), Counts, { description: 'Experiment id -> variant -> runs.' }),
+    messages: Type.Array(Type.Object({ stepId: Type.String(), channel: Type.String(), template: Type.String(), variant: Type.String(), count: Type.Integer() })),
+    pendingTimers: Type.Integer({ description: 'Runs still waiting when the clock stopped.' }),
+    pendingByStep: Counts,
+  }),
+  since: Time,
+  until: Time,
+  truncated: Type.Boolean({ description: 'maxEvents was reached before until: later events were not replayed.' }),
+  events: Type.Object({
+    read: Type.Integer(),
+    applied: Type.Integer(),
+    duplicates: Type.Integer({ description: 'Dropped as repeats of a messageId within the dedup window.' }),
+    reordered: Type.Boolean(),
+  }),
+  firstEventAt: Type.Union([Time, Type.Null()]),
+  lastEventAt: Type.Union([Time, Type.Null()]),
+  clockStoppedAt: Type.Union([Time, Type.Null()]),
+  profiles: Type.Integer(),
+  timersFired: Type.Integer(),
+  timersPending: Type.Integer(),
+  messages: Type.Integer({ description: 'Messages the trigger would have handed to the dispatcher.' }),
+  sample: Type.Array(
+    Type.Object({
+      profileId: Type.String(),
+      runId: Type.String(),
+      stepId: Type.String(),
+      channel: Type.String(),
+      template: Type.String(),
+      variants: Type.Record(Type.String(), Type.String()),
+      dueAt: Time,
+    }),
+  ),
+  seconds: Type.Number({ description: 'How long the replay took.' }),
+});
+
+export type BacktestBody = Static<typeof BacktestBody>;
 export type EventsQuery = Static<typeof EventsQuery>;
 export type UsersQuery = Static<typeof UsersQuery>;
 export type WorkspaceQuery = Static<typeof WorkspaceQuery>;

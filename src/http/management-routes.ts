@@ -4,10 +4,12 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { withPhaseAt, type PhaseRules } from '../core/phases.js';
 import type { Profile } from '../core/profile.js';
 import type { IngestPipeline } from '../engine/ingest-pipeline.js';
 import type { TriggerEngine } from '../engine/trigger-engine.js';
 import type { EngineStore } from '../ports/engine-store.js';
+import { clampLimit } from '../ports/pagination.js';
 import type { Store } from '../ports/store.js';
 import {
   ErasureBody,
@@ -21,9 +23,11 @@ import {
   UsersQuery,
   WorkspaceBody,
   WorkspaceQuery,
+  profileScanLimit,
 } from './api-schemas.js';
 import type { KeyRing } from './auth.js';
 import { HttpError } from './errors.js';
+import { filteredPage } from './filtered-page.js';
 import { findUser } from './find-user.js';
 import { presentEvent, presentProfile } from './present.js';
 import { presentOutbox } from './trigger-routes.js';
@@ -34,6 +38,17 @@ export interface ManagementDeps {
   pipeline: IngestPipeline;
   engine: TriggerEngine;
   engineStore: EngineStore;
+  channelData: ChannelData;
+  /** Behavioral phases: a profile is shown with its phase as of now. */
+  phases: PhaseRules | null;
+  now: () => number;
+}
+
+/** What the channels keep about a user beside the outbox (inbox, push subscriptions, SMS opt-outs, codes). */
+export interface ChannelData {
+  exportUser(workspaceId: string, profile: Profile, identities: readonly string[]): Promise<Record<string, unknown[]>>;
+  /** Counts erased, by kind. */
+  eraseUser(workspaceId: string, profile: Profile, identities: readonly string[]): Promise<Record<string, number>>;
 }
 
 const errors = { 400: Type.Ref(ErrorBody), 401: Type.Ref(ErrorBody), 404: Type.Ref(ErrorBody) };
@@ -57,9 +72,13 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     schema: { summary: 'Search profiles, most recently active first', tags: ['users'], querystring: UsersQuery, response: { 200: Page(Type.Ref(ProfileBody)), ...errors } },
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
-    const { query, limit, cursor } = request.query;
-    const page = await deps.pipeline.readCheckpointed(() => store.profiles.search(w.id, { query, limit, cursor }));
-    return { items: page.items.map((p) => presentProfile(p)), nextCursor: page.nextCursor };
+    const { query, trait, value, limit, cursor } = request.query;
+    if (value !== undefined && trait === undefined) throw new HttpError(400, 'invalid_request', 'value: needs trait, the name of the trait to compare');
+    const read = (limit: number, cursor: string | undefined) => store.profiles.search(w.id, { query, limit, cursor });
+    const page = await deps.pipeline.readCheckpointed(() =>
+      trait === undefined ? read(clampLimit(limit), cursor) : filteredPage({ read, keep: hasTrait(trait, value), limit: clampLimit(limit), cursor, scanLimit: profileScanLimit }),
+    );
+    return { items: page.items.map((p) => presentProfile(withPhaseAt(p, deps.phases, deps.now()))), nextCursor: page.nextCursor };
   });
 
   app.get<{ Params: UserParams; Querystring: WorkspaceQuery }>('/users/:userId', {
@@ -67,7 +86,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const profile = await findProfile(w.id, request.params.userId);
-    return presentProfile(profile, await deps.pipeline.identitiesOf(w.id, profile.profileId));
+    return presentProfile(withPhaseAt(profile, deps.phases, deps.now()), await deps.pipeline.identitiesOf(w.id, profile.profileId));
   });
 
   app.get<{ Params: UserParams; Querystring: WorkspaceQuery & PageQuery }>('/users/:userId/events', {
@@ -97,6 +116,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
           events: Type.Array(Type.Ref(EventBody)),
           triggerState: Type.Unknown({ description: 'Runs in flight and what the engine remembers of the user.' }),
           messages: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+          channels: Type.Record(Type.String(), Type.Array(Type.Unknown()), { description: 'Inbox items, push subscriptions, SMS opt-outs, discount codes.' }),
         }),
         ...errors,
       },
@@ -113,6 +133,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
       events: data.events.map(presentEvent),
       triggerState: engineData.state,
       messages: engineData.outbox.map(presentOutbox),
+      channels: await deps.channelData.exportUser(w.id, data.profile, data.identities),
     };
   });
 
@@ -127,12 +148,15 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const profile = await findProfile(w.id, request.params.userId);
+    // Read before the erasure, which removes the identity links.
+    const identities = await deps.pipeline.identitiesOf(w.id, profile.profileId);
     const erased = await deps.pipeline.eraseUser(w.id, profile.profileId);
     const user = { workspaceId: w.id, profileId: profile.profileId };
     await deps.engine.idle();
     const engineErased = await deps.engineStore.eraseUser(user);
     deps.engine.forget(user);
-    return { ...erased, triggerStates: engineErased.states, messages: engineErased.outbox, timers: engineErased.timers };
+    const channels = await deps.channelData.eraseUser(w.id, profile, identities);
+    return { ...erased, triggerStates: engineErased.states, messages: engineErased.outbox, timers: engineErased.timers, channels };
   });
 
   app.get<{ Querystring: EventsQuery }>('/events', {
@@ -153,4 +177,16 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     });
     return { items: page.items.map(presentEvent), nextCursor: page.nextCursor };
   });
+}
+
+/** Whether a profile has the trait at `path` (dotted), equal to `value` if given (strings without case). */
+function hasTrait(path: string, value: string | undefined): (profile: Profile) => boolean {
+  const keys = path.split('.');
+  const wanted = value?.toLowerCase();
+  return (profile) => {
+    let at: unknown = profile.traits;
+    for (const key of keys) at = typeof at === 'object' && at !== null && !Array.isArray(at) ? (at as Record<string, unknown>)[key] : undefined;
+    if (at === undefined || at === null) return false;
+    return wanted === undefined || (typeof at === 'object' ? JSON.stringify(at) : String(at)).toLowerCase() === wanted;
+  };
 }

@@ -1,4 +1,5 @@
 /** Turns stored records into API bodies: times as ISO-8601 strings. */
+import type { Issue } from '../core/errors.js';
 import type { StoredEvent } from '../core/event.js';
 import type { Profile } from '../core/profile.js';
 
@@ -40,12 +41,25 @@ export function presentProfile(p: Profile, identities?: string[]) {
       ),
       totals: c.totals,
       sessionCount: c.sessionCount,
-      session: c.session && { ...c.session, startedAt: iso(c.session.startedAt), lastEventAt: iso(c.session.lastEventAt) },
+      session: c.session && { ...c.session, pages: c.session.pages ?? {}, startedAt: iso(c.session.startedAt), lastEventAt: iso(c.session.lastEventAt) },
       lastPage: c.lastPage && { ...c.lastPage, enteredAt: iso(c.lastPage.enteredAt) },
+      phase: c.phase ?? null,
+      phaseSince: c.phaseSince === null || c.phaseSince === undefined ? null : iso(c.phaseSince),
+      latest: Object.fromEntries(Object.entries(c.latest ?? {}).map(([k, v]) => [k, { value: v.value, at: iso(v.at) }])),
       timezone: c.timezone,
       locale: c.locale,
     },
     createdAt: iso(p.createdAt),
     updatedAt: iso(p.updatedAt),
   };
+}
+
+/**
+ * A problem in a file (`file:line:column: field`, as config/yaml-source.ts locates them) with its
+ * place as numbers too, for an editor to mark; other issues are returned as they are.
+ */
+export function presentIssue(issue: Issue) {
+  const located = /^(.*?):(\d+):(\d+)(?:: (.*))?$/.exec(issue.path);
+  if (!located) return { path: issue.path, message: issue.message };
+  return { path: issue.path, message: issue.message, file: located[1]!, line: Number(located[2]), column: Number(located[3]), field: located[4] ?? null };
 }

@@ -50,6 +50,9 @@ const PreviewBody = Type.Object(
 );
 type PreviewBody = Static<typeof PreviewBody>;
 
+/** What `message.code` is in a preview of a template that asks for a discount code. */
+export const previewCode = 'PREVIEW-CODE';
+
 export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDeps): Promise<void> {
   const { keys, templates } = deps;
   app.addSchema(ErrorBody);
@@ -82,7 +85,16 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     const result = renderMessage(template, channel, {
       user,
       event: event ? { messageId: 'preview', type: 'track', name: event.name, properties: (event.properties ?? {}) as JsonObject, timestamp: event.timestamp ? Date.parse(event.timestamp) : now } : null,
-      message: { triggerId: 'preview', runId: 'preview', stepId: 'preview', channel, template: id, variants: {} },
+      message: {
+        triggerId: 'preview',
+        runId: 'preview',
+        stepId: 'preview',
+        channel,
+        template: id,
+        variants: {},
+        // A stand-in: a preview reserves no real code.
+        ...(template.definition.code ? { code: previewCode, code_expires_at: new Date(now + 86_400_000).toISOString() } : {}),
+      },
     }, now);
     if (!result.ok) throw new HttpError(422, result.error.code, result.error.message);
     return { id, channel, content: result.content };

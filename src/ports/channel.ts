@@ -28,10 +28,20 @@ export interface Delivery {
   attempt: number;
 }
 
+/**
+ * Why a channel failed for good, for the user's timeline and the message log:
+ * `bounced` (the mailbox refused it), `invalid_recipient` (no such number or address),
+ * `expired_subscription` (the push subscription or device is gone), `no_recipient` (the user has
+ * no address, number or subscription for this channel), `no_consent` (the user opted out at the
+ * provider, e.g. replied STOP), `rejected` (the provider refused the request or its content).
+ */
+export type FailureReason = 'bounced' | 'invalid_recipient' | 'expired_subscription' | 'no_recipient' | 'no_consent' | 'rejected';
+
 export type DeliveryOutcome =
-  | { status: 'delivered' }
+  /** Accepted by the provider; `providerId` is its id for the message, when it gives one. */
+  | { status: 'delivered'; providerId?: string }
   | { status: 'retry'; error: string; retryAfterMs?: number }
-  | { status: 'failed'; error: string };
+  | { status: 'failed'; error: string; reason?: FailureReason };
 
 export interface ChannelProvider {
   /** What it is, for logs and the API: `webhook`, `smtp` … */

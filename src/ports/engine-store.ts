@@ -25,6 +25,7 @@
  *   no personal data).
  */
 import type { OutboundMessage, RecordKind, TriggerState } from '../core/triggers/state.js';
+import type { FailureReason } from './channel.js';
 import type { Page, PageRequest } from './pagination.js';
 import type { Timer, TimerStore, TimerVersion } from './timer-store.js';
 
@@ -110,6 +111,10 @@ export interface DeliveryResult {
   error?: string;
   /** retry, deferred: when to try again. */
   notBefore?: number;
+  /** failed: how the channel failed, when it said (not stored: for the outcome's event). */
+  reason?: FailureReason;
+  /** delivered: the provider's id for the message, when it gave one (not stored). */
+  providerId?: string;
 }
 
 export interface TriggerVersionRecord {

@@ -9,7 +9,8 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
-import { privateAddressRange, WebhookChannel, type ResolvedAddress, type WebhookOptions } from '../../src/channels/webhook.js';
+import { privateAddressRange, type ResolvedAddress } from '../../src/channels/address-guard.js';
+import { WebhookChannel, type WebhookOptions } from '../../src/channels/webhook.js';
 import type { Delivery } from '../../src/ports/channel.js';
 
 interface RawRequest {

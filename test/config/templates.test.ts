@@ -60,7 +60,7 @@ describe('the example project', () => {
         const result = renderMessage(t, channel, {
           user,
           event: { messageId: 'm', type: e.name === 'Product' ? 'page' : 'track', name: e.name, properties: e.properties as never, timestamp: Date.UTC(2026, 2, 2, 9) },
-          message: { triggerId: 'tr', runId: 'r', stepId: 's', channel, template: t.id, variants: {} },
+          message: { triggerId: 'tr', runId: 'r', stepId: 's', channel, template: t.id, variants: {}, ...(t.definition.code ? { code: 'CART-7K3M9P', code_expires_at: '2026-03-03T09:10:00.000Z' } : {}) },
         }, Date.UTC(2026, 2, 2, 9, 10));
         assert.ok(result.ok, `${t.id} on ${channel}: ${!result.ok && result.error.message}`);
         assert.match(Object.values(result.content).join('\n'), /Ada|Trail runner|€/, `${t.id} on ${channel} is personal`);
@@ -140,8 +140,10 @@ test('nudge validate checks the templates and the steps that send them', () => {
   assert.equal(clean.status, 0, clean.stderr);
   assert.match(clean.stdout, /4 trigger\(s\) valid .*; 7 template\(s\) valid/);
   writeFileSync(path.join(project, 'templates/cart-email.yaml'), 'id: cart-email\nemail:\n  subject: "{{ user.traits.name | shout }}"\n  text: hi\n');
+  writeFileSync(path.join(project, 'templates/gift.yaml'), 'id: gift\ncode: nope\nsms:\n  text: "{{ message.code }}"\n');
   const broken = run();
   assert.equal(broken.status, 1);
+  assert.match(broken.stderr, /gift\.yaml:2:7: code: no code kind "nope" in nudge\.yaml `codes`/);
   assert.match(broken.stderr, /cart-email\.yaml:3:13: email\.subject: undefined filter: shout/);
   assert.match(broken.stderr, /abandoned-cart\.yaml:\d+:\d+: steps\[\d\]\.template: no template "cart-email"/);
 });
@@ -176,7 +178,8 @@ test('every example template renders for a brand-new user and the least event it
     const event = { messageId: 'm1', type: e.name === 'page' ? ('page' as const) : ('track' as const), name: e.name === 'page' ? '' : e.name, properties: e.properties, timestamp: t };
     for (const channel of ['email', 'push', 'in_app', 'sms']) {
       if (!(channel in template.definition)) continue;
-      const message = { triggerId: 'x', runId: 'x:1', stepId: 's', channel, template: id, variants: {} };
+      const code = template.definition.code ? { code: 'CART-7K3M9P', code_expires_at: new Date(t + 86_400_000).toISOString() } : {};
+      const message = { triggerId: 'x', runId: 'x:1', stepId: 's', channel, template: id, variants: {}, ...code };
       const result = renderMessage(template, channel, { user: userFor(id, t), event, message }, t);
       assert.ok(result.ok, `${id} ${channel}: ${result.ok ? '' : result.error.message}`);
     }

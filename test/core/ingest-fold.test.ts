@@ -1,7 +1,8 @@
 /**
  * Identity resolution and merging in `foldEvents`, as scenario tables: each step is one batch
  * folded against what the previous steps committed, then checked. A property test shows that
- * group commit cannot change the outcome: one batch or any split of it ends in the same state.
+ * group commit cannot change the outcome: one batch or any split of it ends in the same state,
+ * with behavioral phases (and the changes recorded on events) as without.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -9,7 +10,8 @@ import fc from 'fast-check';
 import { MemoryStore } from '../../src/backends/memory/memory-store.js';
 import type { NudgeEvent, StoredEvent } from '../../src/core/event.js';
 import type { ChangeSet } from '../../src/core/ingest-fold.js';
-import type { Profile } from '../../src/core/profile.js';
+import { compilePhases } from '../../src/core/phases.js';
+import { defaultProfileOptions, type Profile, type ProfileOptions } from '../../src/core/profile.js';
 import type { Store } from '../../src/ports/store.js';
 import { assertSubset } from '../support/assert-subset.js';
 import { event, ingest, minute, t0, type EventSpec } from '../support/events.js';
@@ -160,6 +162,9 @@ const eventArb = fc
     revenue: fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined }),
     sessionId: fc.option(fc.constantFrom('s1', 's2'), { nil: undefined }),
     email: fc.option(fc.constantFrom('a@x.io', 'b@x.io'), { nil: undefined }),
+    page: fc.constantFrom('Home', 'Product'),
+    /** A sender's own `context.phaseChanges`, which the fold owns once phases are configured. */
+    forged: fc.boolean(),
   })
   .filter((e) => (e.kind === 'alias' ? e.userId !== null : e.userId !== null || e.anonymousId !== null));
 
@@ -170,7 +175,7 @@ function toEvents(specs: EventDraw[]): NudgeEvent[] {
     event({
       messageId: `p${i}`,
       type: s.kind === 'leave' ? 'track' : s.kind,
-      name: s.kind === 'track' ? 'bought' : s.kind === 'leave' ? 'page_left' : '',
+      name: s.kind === 'track' ? 'bought' : s.kind === 'leave' ? 'page_left' : s.kind === 'page' ? s.page : '',
       userId: s.userId,
       anonymousId: s.anonymousId,
       previousId: s.kind === 'alias' ? s.previousId : null,
@@ -178,40 +183,64 @@ function toEvents(specs: EventDraw[]): NudgeEvent[] {
       receivedAt: t0 + i,
       properties: s.revenue === undefined ? {} : { revenue: s.revenue },
       traits: s.email === undefined ? {} : { email: s.email },
-      context: s.sessionId === undefined ? {} : { sessionId: s.sessionId },
+      context: { ...(s.sessionId === undefined ? {} : { sessionId: s.sessionId }), ...(s.forged ? { phaseChanges: 'forged' } : {}) },
     }),
   );
 }
 
-async function foldInBatches(events: NudgeEvent[], cuts: number[]): Promise<MemoryStore> {
+async function foldInBatches(events: NudgeEvent[], cuts: number[], options: ProfileOptions): Promise<MemoryStore> {
   const store = new MemoryStore();
   const bounds = [...new Set([0, ...cuts.map((c) => c % (events.length + 1)), events.length])].sort((a, b) => a - b);
   for (let i = 1; i < bounds.length; i++) {
     const batch = events.slice(bounds[i - 1], bounds[i]);
-    if (batch.length > 0) await ingest(store, batch);
+    if (batch.length > 0) await ingest(store, batch, options);
   }
   return store;
 }
 
+/** Rules over time, sums, a latest value and pages of the session; `buying` ends by itself. */
+const compiledPhases = compilePhases([
+  { name: 'idle', when: 'now - user.computed.lastSeenAt >= duration("20m")' },
+  { name: 'buying', when: 'user.computed.latest.spent.value > 0 && now - user.computed.latest.spent.at < duration("45m")' },
+  { name: 'browsing', when: 'user.computed.session.pages.Product >= 2 || user.computed.totals.revenue > 100' },
+  { name: 'new' },
+]);
+assert.ok(compiledPhases.ok);
+const withPhases: ProfileOptions = {
+  ...defaultProfileOptions,
+  latest: [{ name: 'spent', event: 'bought', property: 'revenue', clearedBy: ['page_left'] }],
+  phases: compiledPhases.phases,
+};
+
 describe('ingest fold: group commit', () => {
-  test('one batch and any split of it end in the same profiles, identities and attribution', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(eventArb, { minLength: 1, maxLength: 40 }), fc.array(fc.nat(), { maxLength: 8 }), async (specs, cuts) => {
-        const events = toEvents(specs);
-        const whole = await foldInBatches(events, []);
-        const split = await foldInBatches(events, cuts);
-        const a = await snapshot(whole);
-        const b = await snapshot(split);
-        assert.deepEqual(b, a);
-        const keys = [...users.map((u) => `u:${u}`), ...devices.map((d) => `a:${d}`)];
-        assert.deepEqual(await split.profiles.resolveIdentities('w1', keys), await whole.profiles.resolveIdentities('w1', keys));
-        // Every event is counted exactly once, on the profile it is attributed to.
-        assert.equal(a.events.length, events.length);
-        assert.equal(await whole.events.count('w1'), events.length);
-        assert.equal(a.profiles.reduce((n, p) => n + p.computed.eventCount, 0), events.length);
-        for (const p of a.profiles) assert.equal(p.computed.eventCount, a.events.filter((e) => e.profileId === p.profileId).length, p.profileId);
-      }),
-      { numRuns: 300 },
-    );
-  });
+  for (const [name, options] of [['', defaultProfileOptions], [' (with phases)', withPhases]] as const) {
+    test(`one batch and any split of it end in the same profiles, identities and attribution${name}`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(eventArb, { minLength: 1, maxLength: 40 }), fc.array(fc.nat(), { maxLength: 8 }), async (specs, cuts) => {
+          const events = toEvents(specs);
+          const whole = await foldInBatches(events, [], options);
+          const split = await foldInBatches(events, cuts, options);
+          const a = await snapshot(whole);
+          const b = await snapshot(split);
+          assert.deepEqual(b, a);
+          const keys = [...users.map((u) => `u:${u}`), ...devices.map((d) => `a:${d}`)];
+          assert.deepEqual(await split.profiles.resolveIdentities('w1', keys), await whole.profiles.resolveIdentities('w1', keys));
+          // Every event is counted exactly once, on the profile it is attributed to.
+          assert.equal(a.events.length, events.length);
+          assert.equal(await whole.events.count('w1'), events.length);
+          assert.equal(a.profiles.reduce((n, p) => n + p.computed.eventCount, 0), events.length);
+          for (const p of a.profiles) assert.equal(p.computed.eventCount, a.events.filter((e) => e.profileId === p.profileId).length, p.profileId);
+          // With phases every profile has one, and the fold alone writes the changes on events.
+          const forged = a.events.filter((e) => e.context['phaseChanges'] === 'forged').length;
+          if (options.phases) {
+            assert.equal(forged, 0);
+            for (const p of a.profiles) assert.ok(p.computed.phase !== null && p.computed.phaseSince !== null, p.profileId);
+          } else {
+            assert.equal(forged, specs.filter((s) => s.forged).length);
+          }
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
 });

@@ -27,6 +27,20 @@ function run(steps: readonly Step[]): Profile {
 }
 
 const scenarios: Record<string, Step[]> = {
+  'a page leave naming another page (a delayed beacon) does not end this one': [
+    { event: { type: 'page', at: 0, properties: { path: '/p/1' } } },
+    { event: { type: 'page', at: 2, properties: { path: '/cart' } }, expect: { computed: { lastPage: { path: '/cart', dwellMs: null } } } },
+    { event: { name: 'page_left', at: 2.5, properties: { path: '/p/1', dwell_ms: 110_000 } }, expect: { computed: { lastPage: { path: '/cart', dwellMs: null } } } },
+    { event: { name: 'page_left', at: 3, properties: { path: '/cart', dwell_ms: 55_000 } }, expect: { computed: { lastPage: { path: '/cart', dwellMs: 55_000 } } } },
+  ],
+  'an event flagged context.active: false is counted, but the user is not seen, nor in a session': [
+    { event: { name: 'viewed', at: 2 }, expect: { computed: { lastSeenAt: at(2), session: { eventCount: 1 } } } },
+    {
+      event: { name: 'Message Sent', at: 40, context: { active: false } },
+      expect: { computed: { eventCount: 2, lastSeenAt: at(2), sessionCount: 1, session: { eventCount: 1 }, events: { 'Message Sent': { count: 1 } } } },
+    },
+    { event: { name: 'viewed', at: 41 }, expect: { computed: { lastSeenAt: at(41), sessionCount: 2 } } },
+  ],
   'counts, first/last seen and revenue sums': [
     { event: { name: 'viewed', at: 2 }, expect: { computed: { eventCount: 1, firstSeenAt: at(2), lastSeenAt: at(2) } } },
     { event: { name: 'order_completed', at: 5, properties: { revenue: 30, quantity: 2 } } },

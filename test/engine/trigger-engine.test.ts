@@ -244,7 +244,16 @@ describe('privacy', () => {
       assert.deepEqual(exported.body.messages.map((m: any) => m.template), ['cart-reminder']);
 
       const erased = await h.n.api('/users/hal', { method: 'DELETE' });
-      assert.deepEqual(erased.body, { profiles: 1, identities: 1, events: 1, triggerStates: 1, messages: 1, timers: 1 });
+      // Events: the cart update and the outcome of the message sent (Message Sent).
+      assert.deepEqual(erased.body, {
+        profiles: 1,
+        identities: 1,
+        events: 2,
+        triggerStates: 1,
+        messages: 1,
+        timers: 1,
+        channels: { inbox: 0, pushSubscriptions: 0, smsConsent: 0, discountCodes: 0 },
+      });
       await h.advanceTo(t0 + 25 * 60 * minute);
       assert.deepEqual(h.deliveries('hal').map((d) => d.template), ['cart-reminder'], 'only what was sent before the erasure');
       assert.deepEqual(h.deliveries('ida').map((d) => d.template), ['cart-reminder', 'cart-push-with-code', 'cart-email']);

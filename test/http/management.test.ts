@@ -113,7 +113,7 @@ describe('privacy', () => {
     assert.equal(exported.body.profile.computed.eventCount, 25);
 
     const erased = await nudge.api('/users/pager', { method: 'DELETE' });
-    assert.deepEqual(erased.body, { profiles: 1, identities: 1, events: 25, triggerStates: 0, messages: 0, timers: 0 });
+    assert.deepEqual(erased.body, { profiles: 1, identities: 1, events: 25, triggerStates: 0, messages: 0, timers: 0, channels: { inbox: 0, pushSubscriptions: 0, smsConsent: 0, discountCodes: 0 } });
     assert.equal((await nudge.api('/users/pager')).status, 404);
     assert.equal((await nudge.api('/events?name=cart_updated')).body.items.length, 0);
     assert.equal((await nudge.api('/users/carla')).status, 200, 'other users are untouched');

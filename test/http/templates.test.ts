@@ -36,8 +36,8 @@ test('a preview renders the parts of one channel for the user and the event give
   });
   assert.equal(res.status, 200, JSON.stringify(res.body));
   assert.equal(res.body.content.title, "Ada? Here's 10% off");
-  assert.match(res.body.content.body, /Your €258\.00 cart with code CART10/);
-  assert.equal(res.body.content.url, 'https://shop.example.com/cart?code=CART10');
+  assert.match(res.body.content.body, /Your €258\.00 cart with code PREVIEW-CODE, for 24 hours/, 'a stand-in code: a preview reserves none');
+  assert.equal(res.body.content.url, 'https://shop.example.com/cart?code=PREVIEW-CODE');
 
   const chat = await nudge.api('/templates/live-chat-invitation/preview', { method: 'POST', body: JSON.stringify({ userId: 'ada', channel: 'in_app' }) });
   assert.equal(chat.status, 200, JSON.stringify(chat.body));

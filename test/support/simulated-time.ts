@@ -27,6 +27,7 @@ export function simulatedTime(clock = new SimulatedClock(0)): SimulatedTime & { 
       await nudge.engine.idle();
       await nudge.scheduler.idle();
       await nudge.dispatcher.idle();
+      await nudge.messageEvents.flush();
       await nudge.engine.idle();
       const poked = wakeups.timers.poke() || wakeups.outbox.poke();
       if (!poked && nudge.engine.stats().queued === 0) return;

@@ -31,7 +31,8 @@ import {
   type UserRef,
 } from '../../ports/engine-store.js';
 import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagination.js';
-import { openTimerDatabase, SqliteTimerStore } from './sqlite-timer-store.js';
+import { migrate, openDatabase } from './database.js';
+import { SqliteTimerStore } from './sqlite-timer-store.js';
 
 export interface SqliteEngineStoreOptions {
   /** Database file, or ':memory:'. The timers are kept in it too. */
@@ -130,10 +131,10 @@ export class SqliteEngineStore implements EngineStore {
   private readonly eraseTx: (user: UserRef) => { states: number; outbox: number; timers: number };
 
   constructor(options: SqliteEngineStoreOptions) {
-    const db = openTimerDatabase(options);
+    const db = openDatabase(options);
     this.db = db;
     this.clock = options.clock ?? systemClock;
-    migrate(db);
+    migrate(db, 'engine_meta', migrations);
     const timers = SqliteTimerStore.onDatabase(db);
     this.timers = timers;
 
@@ -334,13 +335,3 @@ function toEntry(r: OutboxRow): OutboxEntry {
   };
 }
 
-function migrate(db: Database.Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS engine_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID');
-  const read = db.prepare("SELECT value FROM engine_meta WHERE key = 'schema_version'").pluck();
-  for (let v = (read.get() as number | undefined) ?? 0; v < migrations.length; v++) {
-    db.transaction(() => {
-      db.exec(migrations[v]!);
-      db.prepare("INSERT OR REPLACE INTO engine_meta (key, value) VALUES ('schema_version', ?)").run(v + 1);
-    })();
-  }
-}

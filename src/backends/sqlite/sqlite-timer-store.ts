@@ -11,7 +11,8 @@
  * `SqliteTimerStore.onDatabase` puts the timers into a database another store opened, so that
  * store can schedule, cancel and complete timers in its own transactions (the `*Sync` methods).
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { migrate, openDatabase, type SharedDatabase } from './database.js';
 import {
   assertTimers,
   defaultLeaseMs,
@@ -31,10 +32,6 @@ export interface SqliteTimerStoreOptions {
   cacheMiB?: number;
 }
 
-/** A database opened, configured and closed by another store (see `onDatabase`). */
-export interface SharedDatabase {
-  database: Database.Database;
-}
 
 /** Upgrades of the timer tables; the version applied is kept in `timer_meta`, apart from the event store's. */
 const migrations: readonly string[] = [
@@ -86,9 +83,9 @@ export class SqliteTimerStore implements TimerStore {
 
   constructor(options: SqliteTimerStoreOptions | SharedDatabase) {
     this.ownsDatabase = !('database' in options);
-    const db = 'database' in options ? options.database : openTimerDatabase(options);
+    const db = 'database' in options ? options.database : openDatabase(options);
     this.db = db;
-    migrate(db);
+    migrate(db, 'timer_meta', migrations);
 
     const s = {
       upsert: db.prepare('INSERT OR REPLACE INTO timers (id, partition_key, due_at, payload) VALUES (?, ?, ?, ?)'),
@@ -187,23 +184,4 @@ export class SqliteTimerStore implements TimerStore {
   }
 }
 
-/** Opens a database file for timers (and the engine store, which keeps them in its own file). */
-export function openTimerDatabase(options: SqliteTimerStoreOptions): Database.Database {
-  const db = new Database(options.path);
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-  db.pragma(`cache_size = -${(options.cacheMiB ?? 16) * 1024}`);
-  db.pragma('busy_timeout = 5000');
-  return db;
-}
 
-function migrate(db: Database.Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS timer_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID');
-  const read = db.prepare("SELECT value FROM timer_meta WHERE key = 'schema_version'").pluck();
-  for (let v = (read.get() as number | undefined) ?? 0; v < migrations.length; v++) {
-    db.transaction(() => {
-      db.exec(migrations[v]!);
-      db.prepare("INSERT OR REPLACE INTO timer_meta (key, value) VALUES ('schema_version', ?)").run(v + 1);
-    })();
-  }
-}

@@ -43,6 +43,8 @@ export const ChannelPartsSchemas = {
       body: Part('Message text.'),
       cta_label: Type.Optional(Part('Button label.')),
       cta_url: Type.Optional(Part('Button link.')),
+      image_url: Type.Optional(Part('Image shown with the message.')),
+      style: Type.Optional(Part('How the page shows it: toast (default), banner or modal.')),
     },
     { additionalProperties: false },
   ),
@@ -60,6 +62,12 @@ export const TemplateSchema = Type.Object(
       Type.String({ pattern: '^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$', description: "For users whose profile has no locale (BCP 47, e.g. de-DE). Default en-US." }),
     ),
     default_currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$', description: 'Currency of `money` when it is given none (ISO 4217).' })),
+    code: Type.Optional(
+      Type.String({
+        pattern: '^[a-z][a-z0-9_]*$',
+        description: 'A personal discount code of this kind (a key of `codes` in nudge.yaml) is reserved for each message when it is sent: `message.code`, valid until `message.code_expires_at`.',
+      }),
+    ),
     email: Type.Optional(ChannelPartsSchemas.email),
     push: Type.Optional(ChannelPartsSchemas.push),
     in_app: Type.Optional(ChannelPartsSchemas.in_app),

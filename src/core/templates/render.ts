@@ -147,6 +147,10 @@ export interface MessageInfo {
   channel: string;
   template: string;
   variants: Readonly<Record<string, string>>;
+  /** The personal discount code reserved for the message, when its template asks for one. */
+  code?: string;
+  /** Until when the code is valid (ISO 8601). */
+  code_expires_at?: string;
 }
 
 export interface RenderData {
@@ -194,14 +198,35 @@ export function renderMessage(template: CompiledTemplate, channel: string, data:
   return { ok: true, content };
 }
 
+/** A personal discount code reserved for a message. */
+export interface ReservedCode {
+  code: string;
+  expiresAt: number;
+}
+
 /** Renders an outbox message on one of its channels from the templates in force. */
-export function renderOutbound(templates: ReadonlyMap<string, CompiledTemplate>, message: OutboundMessage, channel: string, user: Profile | null, now: number): RenderResult {
+export function renderOutbound(
+  templates: ReadonlyMap<string, CompiledTemplate>,
+  message: OutboundMessage,
+  channel: string,
+  user: Profile | null,
+  now: number,
+  code: ReservedCode | null = null,
+): RenderResult {
   const template = templates.get(message.template);
   if (!template) return { ok: false, error: { code: RenderFailure.unknownTemplate, message: `no template "${message.template}"` } };
   return renderMessage(template, channel, {
     user,
     event: message.entry,
-    message: { triggerId: message.triggerId, runId: message.runId, stepId: message.stepId, channel, template: message.template, variants: message.variants },
+    message: {
+      triggerId: message.triggerId,
+      runId: message.runId,
+      stepId: message.stepId,
+      channel,
+      template: message.template,
+      variants: message.variants,
+      ...(code ? { code: code.code, code_expires_at: new Date(code.expiresAt).toISOString() } : {}),
+    },
   }, now);
 }
 

@@ -9,7 +9,10 @@ export interface Catalog {
   entriesFor(name: string): readonly TriggerProgram[];
   /** A trigger at a given version, current or retained for runs in flight. */
   version(triggerId: string, version: string): TriggerProgram | undefined;
-  /** Whether an event of this name can start, move or end any run: if not, the engine may skip it. */
+  /**
+   * Whether an event of this name can start, move or end any run, or stop an unopened fallback
+   * (`openedEvents`, when some version has one): if not, the engine may skip it.
+   */
   concerns(name: string): boolean;
   /** The current version of a trigger, enabled or not. */
   current(triggerId: string): TriggerProgram | undefined;
@@ -23,6 +26,9 @@ export interface Catalog {
   readonly maxLookbackMs: number;
 }
 
+/** Track events that say the user saw a message (engine/message-events.ts, with `messageKey`): they stop its unopened fallback. */
+export const openedEvents: ReadonlySet<string> = new Set(['Message Opened', 'Message Clicked']);
+
 /** `current` are the triggers as defined now; `retained` are older versions runs may still be on. */
 export function buildCatalog(current: readonly TriggerProgram[], retained: readonly TriggerProgram[] = []): Catalog {
   const byEntry = new Map<string, TriggerProgram[]>();
@@ -30,11 +36,13 @@ export function buildCatalog(current: readonly TriggerProgram[], retained: reado
   const byId = new Map<string, TriggerProgram>();
   const watched = new Set<string>();
   let maxLookbackMs = defaultLookbackMs;
+  let opensMatter = false;
   for (const p of [...retained, ...current]) {
     byVersion.set(`${p.id}@${p.version}`, p);
     for (const m of p.exitOn) watched.add(m.event);
     if (p.goal) watched.add(p.goal.event);
     for (const node of p.nodes.values()) {
+      if (node.kind === 'send' && node.unopenedFallback) opensMatter = true;
       if (node.kind !== 'wait_for') continue;
       for (const m of node.matches) watched.add(m.event);
       maxLookbackMs = Math.max(maxLookbackMs, node.lookbackMs);
@@ -51,7 +59,7 @@ export function buildCatalog(current: readonly TriggerProgram[], retained: reado
   for (const list of byEntry.values()) list.sort((a, b) => b.priority - a.priority || (a.id < b.id ? -1 : 1));
   return {
     entriesFor: (name) => byEntry.get(name) ?? [],
-    concerns: (name) => byEntry.has(name) || watched.has(name),
+    concerns: (name) => byEntry.has(name) || watched.has(name) || (opensMatter && openedEvents.has(name)),
     version: (id, version) => byVersion.get(`${id}@${version}`),
     current: (id) => byId.get(id),
     triggers: current,

@@ -5,7 +5,7 @@
  * find their step again after an edit that keeps ids.
  *
  * Node kinds and where they go next:
- *   send        -> next
+ *   send        -> next (with `fallback_if_unopened`, the unopened message's fallback: transition.ts)
  *   wait        -> (timer) -> next
  *   wait_for    -> (matching event) -> onEvent, or (timer) -> onTimeout; each defaults to next
  *   branch      -> first arm whose condition holds, else `else`, else next
@@ -23,6 +23,16 @@ export interface EventMatcher {
   readonly when: Condition | null;
 }
 
+/**
+ * `fallback_if_unopened`: a message delivered on the step's channel and not opened within `afterMs`
+ * goes out again on `channels[0]`, with the rest as its fallbacks. `channels` are the step's
+ * fallbacks other than its own channel, never empty.
+ */
+export interface UnopenedFallback {
+  readonly afterMs: number;
+  readonly channels: readonly [Channel, ...Channel[]];
+}
+
 export type Reentry = { kind: 'never' } | { kind: 'always' } | { kind: 'cooldown'; ms: number };
 
 interface NodeBase {
@@ -31,7 +41,7 @@ interface NodeBase {
 }
 
 export type ProgramNode =
-  | (NodeBase & { kind: 'send'; channel: Channel; template: string; fallback: readonly Channel[]; topic: string })
+  | (NodeBase & { kind: 'send'; channel: Channel; template: string; fallback: readonly Channel[]; topic: string; unopenedFallback: UnopenedFallback | null })
   | (NodeBase & { kind: 'wait'; ms: number })
   | (NodeBase & { kind: 'wait_until'; localTime: string })
   | (NodeBase & { kind: 'wait_for'; matches: readonly EventMatcher[]; timeoutMs: number; lookbackMs: number; onEvent: string | null; onTimeout: string | null })
@@ -98,7 +108,8 @@ function compileSteps(steps: readonly StepDefinition[], prefix: string, after: s
 
 function compileStep(step: StepDefinition, id: string, next: string | null, path: string, nodes: Map<string, ProgramNode>): ProgramNode {
   if ('send' in step) {
-    return { kind: 'send', id, next, channel: step.send, template: step.template, fallback: step.fallback ?? [], topic: step.topic ?? defaultTopic };
+    const fallback = step.fallback ?? [];
+    return { kind: 'send', id, next, channel: step.send, template: step.template, fallback, topic: step.topic ?? defaultTopic, unopenedFallback: unopenedFallback(step.send, fallback, step.fallback_if_unopened) };
   }
   if ('wait' in step) {
     return typeof step.wait === 'string' ? { kind: 'wait', id, next, ms: ms(step.wait) } : { kind: 'wait_until', id, next, localTime: step.wait.until };
@@ -136,6 +147,11 @@ function compileStep(step: StepDefinition, id: string, next: string | null, path
     holdoutPercent: e.holdout ?? 0,
     variants: e.variants.map((v) => ({ name: v.name, weight: v.weight ?? 1, first: compileSteps(v.steps, `${path}${v.name}.`, next, nodes) })),
   };
+}
+
+function unopenedFallback(channel: Channel, fallback: readonly Channel[], after: string | undefined): UnopenedFallback | null {
+  const [first, ...rest] = fallback.filter((c) => c !== channel);
+  return after === undefined || first === undefined ? null : { afterMs: ms(after), channels: [first, ...rest] };
 }
 
 function matcher(m: { event: string; when?: string | undefined }): EventMatcher {

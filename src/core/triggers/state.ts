@@ -10,6 +10,10 @@
  *   (or, for `wait_for`, a matching event arrives); `timerId` names the durable timer.
  * - goal watch: after its steps end, a run whose conversion window is still open is remembered
  *   only to record the goal if it is reached in time.
+ * - unopened watch: a message of a step with `fallback_if_unopened`, from its send until it is
+ *   opened or clicked, its run exits, its delivery fails (or goes to a fallback channel), or its
+ *   fallback goes out; once it is delivered on its step's channel, a timer sends the fallback at
+ *   the deadline. It outlives a run that completes.
  * - recent: the user's last few events that some run could wait for or exit on, so an event that
  *   arrived just before the run reached its `wait_for` (or before its entry event, reordered)
  *   still counts.
@@ -58,6 +62,22 @@ export interface GoalWatch {
   variants: Record<string, string>;
 }
 
+export interface UnopenedWatch {
+  triggerId: string;
+  version: string;
+  runId: string;
+  stepId: string;
+  /** The run's start: exit events before it do not stop the watch. */
+  startedAt: number;
+  /** The run's entry event and variants, for the fallback message. */
+  entry: EventSummary;
+  variants: Record<string, string>;
+  /** When the message was decided (the transition's `now`); unreported this long after, the watch is forgotten. */
+  sentAt: number;
+  /** Set once the message is delivered on its step's channel: the fallback goes out at `dueAt` unless it is opened by then. */
+  timer: { id: string; dueAt: number } | null;
+}
+
 export interface TriggerState {
   /** Active runs by trigger id. */
   runs: Record<string, Run>;
@@ -67,18 +87,22 @@ export interface TriggerState {
   lastEntryIds: Record<string, string>;
   /** Finished runs whose goal window is still open, by trigger id. */
   goalWatches: Record<string, GoalWatch>;
+  /** Messages awaiting an open before their unopened fallback, by message key. */
+  unopened: Record<string, UnopenedWatch>;
   /** Recent watched events, oldest first. */
   recent: EventSummary[];
   /** The user's time zone, last seen on their profile. */
   timezone: string | null;
 }
 
-export const emptyTriggerState = (): TriggerState => ({ runs: {}, lastEntryAt: {}, lastEntryIds: {}, goalWatches: {}, recent: [], timezone: null });
+export const emptyTriggerState = (): TriggerState => ({ runs: {}, lastEntryAt: {}, lastEntryIds: {}, goalWatches: {}, unopened: {}, recent: [], timezone: null });
 
+/** Watches are replaced, never changed in place, so the copy of their record is shallow. */
 export function cloneTriggerState(s: TriggerState): TriggerState {
   const runs: Record<string, Run> = {};
   for (const [k, r] of Object.entries(s.runs)) runs[k] = { ...r, waiting: r.waiting && { ...r.waiting }, variants: { ...r.variants }, sent: [...r.sent] };
-  return { runs, lastEntryAt: { ...s.lastEntryAt }, lastEntryIds: { ...s.lastEntryIds }, goalWatches: { ...s.goalWatches }, recent: [...s.recent], timezone: s.timezone };
+  // States stored before unopened watches existed have none: spreading undefined gives {}.
+  return { runs, lastEntryAt: { ...s.lastEntryAt }, lastEntryIds: { ...s.lastEntryIds }, goalWatches: { ...s.goalWatches }, unopened: { ...s.unopened }, recent: [...s.recent], timezone: s.timezone };
 }
 
 /** A message to send, as written to the outbox. `key` makes it at most once per (user, run, step). */
@@ -153,4 +177,6 @@ export interface TimerPayload {
   r: string;
   /** Node id. */
   n: string;
+  /** Only on the timer of an unopened watch: the key of the message watched. */
+  k?: string;
 }

@@ -14,13 +14,32 @@
  *    ends the run and cancels its timer; a match for the `wait_for` it is parked on (at or after
  *    the wait's lookback start, not after its timeout) takes the `on_event` path.
  * 2. Goal watches of finished runs record a goal in their window.
- * 3. Entries: each enabled trigger whose entry matches starts a run unless one is in flight, the
+ * 3. Unopened watches (below): an open or click of the message, or an exit event of its trigger at
+ *    or after its run's entry, stops the watch and cancels its timer.
+ * 4. Entries: each enabled trigger whose entry matches starts a run unless one is in flight, the
  *    re-entry rule forbids it, or an exit event of it already came in with a later timestamp
  *    (the two arrived out of order: the user has already done what ends the run).
+ *
+ * Unopened fallback (`fallback_if_unopened` on a send step; state.ts, "unopened watch"):
+ * - The send starts a watch under the message's key (one per run and step); it outlives a run
+ *   that completes, and ends with a run that exits (or is merged away, or loses its steps). It
+ *   moves with a merge, keeping its key.
+ * - Its delivery report arms it, once: `delivered:<the step's channel>` schedules a timer at
+ *   delivery time + the duration. `deferred` leaves it waiting; any other outcome (failed,
+ *   suppressed, delivered on a fallback channel already) ends it, as do a watch that is already
+ *   armed or gone (a report that comes twice or late does nothing). A watch whose report never
+ *   comes is forgotten after a week.
+ * - `Message Opened` or `Message Clicked` with `properties.messageKey` = its key ends it: before the
+ *   report, or stamped at or before the deadline (the deadline itself counts as opened in time).
+ * - The timer sends the same message once more, due at the deadline, on the step's first fallback
+ *   channel other than its own (the rest are that message's fallbacks), under the key
+ *   `unopenedKeyOf(...)`: a timer that comes again decides the same key, which the outbox takes
+ *   once. That message's own delivery arms nothing: at most one extra message per step.
  */
 import type { JsonObject, NudgeEvent } from '../event.js';
 import type { Profile } from '../profile.js';
-import type { Catalog } from './catalog.js';
+import type { Channel } from '../trigger-definition.js';
+import { openedEvents, type Catalog } from './catalog.js';
 import { hash53, unitInterval } from './hash.js';
 import { nextLocalTime } from './local-time.js';
 import type { EventMatcher, ProgramNode, TriggerProgram } from './program.js';
@@ -35,6 +54,7 @@ import {
   type RunRecord,
   type TimerPayload,
   type TriggerState,
+  type UnopenedWatch,
 } from './state.js';
 
 export type EngineInput =
@@ -66,6 +86,8 @@ const repeatWindowMs = 3_600_000;
 const maxRecent = 32;
 /** At most this many nodes run in one transition: a guard against a definition that loops. */
 const maxNodesPerInput = 1000;
+/** How long an unopened watch waits for its delivery report: one lost in a crash must not keep it forever. */
+const deliveryReportMs = 7 * 86_400_000;
 
 /** The name triggers use for an event: the track event's name, else its type (page, identify …). */
 export const matchName = (e: Pick<NudgeEvent, 'type' | 'name'>): string => (e.type === 'track' ? e.name : e.type);
@@ -84,6 +106,7 @@ export function transition(state: TriggerState | null, input: EngineInput, conte
       break;
     case 'delivery':
       t.record({ kind: RecordKind.delivery, triggerId: input.triggerId, runId: input.runId, version: input.version, at: input.at, stepId: input.stepId, reason: input.outcome });
+      t.onDelivery(input.runId, input.stepId, input.outcome, input.at);
       break;
   }
   return { state: t.finish(), effects: t.effects };
@@ -103,6 +126,11 @@ export function stepKeyOf(context: Pick<TransitionContext, 'workspaceId'>, profi
   return `${context.workspaceId}/${profileId}/${runId}/${nodeId}`;
 }
 
+/** The key of a step's unopened fallback message, which is also its timer's id. */
+export function unopenedKeyOf(context: Pick<TransitionContext, 'workspaceId'>, profileId: string, runId: string, nodeId: string): string {
+  return stepKeyOf(context, profileId, runId, `${nodeId}:unopened`);
+}
+
 class Transition {
   readonly effects: Effect[] = [];
   private user: Profile | null = null;
@@ -120,10 +148,11 @@ class Transition {
   finish(): TriggerState | null {
     const s = this.state;
     for (const [id, w] of Object.entries(s.goalWatches)) if (w.until < this.context.now) delete s.goalWatches[id];
+    for (const [key, w] of Object.entries(s.unopened)) if (!w.timer && w.sentAt + deliveryReportMs < this.context.now) delete s.unopened[key];
     this.forgetEntries();
     const horizon = this.context.now - this.context.catalog.maxLookbackMs;
     if (s.recent.length > 0 && s.recent[0]!.timestamp < horizon) s.recent = s.recent.filter((r) => r.timestamp >= horizon);
-    const empty = s.recent.length === 0 && isEmpty(s.runs) && isEmpty(s.goalWatches) && isEmpty(s.lastEntryAt);
+    const empty = s.recent.length === 0 && isEmpty(s.runs) && isEmpty(s.goalWatches) && isEmpty(s.unopened) && isEmpty(s.lastEntryAt);
     return empty ? null : s;
   }
 
@@ -181,6 +210,13 @@ class Transition {
       this.record({ kind: RecordKind.goal, triggerId, runId: watch.runId, version: watch.version, at, ...variantOf(watch.variants) });
     }
 
+    const openedKey = openedEvents.has(name) ? event.properties['messageKey'] : undefined;
+    for (const [key, watch] of Object.entries(this.state.unopened)) {
+      const opened = key === openedKey && (!watch.timer || event.timestamp <= watch.timer.dueAt);
+      const exited = event.timestamp >= watch.startedAt && (catalog.version(watch.triggerId, watch.version)?.exitOn.some((m) => matches(m, name, event, user, now)) ?? false);
+      if (opened || exited) this.stopWatch(key);
+    }
+
     if (catalog.watchedNames.has(name)) this.remember(summary);
 
     for (const program of catalog.entriesFor(name)) {
@@ -200,6 +236,7 @@ class Transition {
     this.see(user);
     const payload = parsePayload(payloadText);
     if (!payload) return;
+    if (payload.k !== undefined) return this.onUnopenedDue(payload.k, payload.r, dueAt);
     const run = this.state.runs[payload.t];
     // A timer of a run that has ended or moved on (its cancel raced the fire) does nothing.
     if (!run || run.id !== payload.r || run.waiting?.node !== payload.n) return;
@@ -210,6 +247,32 @@ class Transition {
     if (!node) return this.end(run, dueAt, 'step_removed');
     const next = node.kind === 'wait_for' ? node.onTimeout : node.next;
     this.advance(program, run, next, dueAt);
+  }
+
+  /** A message's delivery report arms its unopened watch, or ends it (see the header). */
+  onDelivery(runId: string, stepId: string, outcome: string, at: number): void {
+    const key = stepKeyOf(this.context, this.context.profileId, runId, stepId);
+    const watch = this.state.unopened[key];
+    if (!watch || watch.timer || outcome === 'deferred') return;
+    const node = this.context.catalog.version(watch.triggerId, watch.version)?.nodes.get(stepId);
+    if (node?.kind !== 'send' || !node.unopenedFallback || outcome !== `delivered:${node.channel}`) {
+      delete this.state.unopened[key];
+      return;
+    }
+    this.arm(key, watch, at + node.unopenedFallback.afterMs);
+  }
+
+  /** An unopened watch's deadline passed: the message goes out once more, on its next channel. */
+  private onUnopenedDue(key: string, runId: string, dueAt: number): void {
+    const watch = this.state.unopened[key];
+    // Opened, ended or sent already (a cancel raced the fire, or the timer came again): nothing.
+    if (!watch?.timer || watch.runId !== runId) return;
+    delete this.state.unopened[key];
+    const program = this.context.catalog.version(watch.triggerId, watch.version);
+    const node = program?.nodes.get(watch.stepId);
+    if (!program || node?.kind !== 'send' || !node.unopenedFallback) return;
+    const [channel, ...fallback] = node.unopenedFallback.channels;
+    this.send(program, node, watch, unopenedKeyOf(this.context, this.context.profileId, watch.runId, watch.stepId), channel, fallback, dueAt);
   }
 
   onMerge(fromProfileId: string, from: TriggerState): void {
@@ -223,10 +286,12 @@ class Transition {
     for (const [triggerId, watch] of Object.entries(from.goalWatches)) s.goalWatches[triggerId] ??= watch;
     s.recent = [...s.recent, ...from.recent].sort((a, b) => a.timestamp - b.timestamp).slice(-maxRecent);
     s.timezone ??= from.timezone;
+    const mergedAway = new Set<string>();
     for (const [triggerId, run] of Object.entries(from.runs)) {
       const timer = run.waiting && stepKeyOf(this.context, fromProfileId, run.id, run.waiting.node);
       if (timer) this.effects.push({ type: 'cancel', timerId: timer });
       if (s.runs[triggerId]) {
+        mergedAway.add(run.id);
         this.record({ kind: RecordKind.exited, triggerId, runId: run.id, version: run.version, at: this.context.now, reason: 'merged' });
         continue;
       }
@@ -236,6 +301,14 @@ class Transition {
         moved.waiting = { ...moved.waiting, timerId: stepKeyOf(this.context, this.context.profileId, moved.id, moved.waiting.node) };
         this.schedule(moved, moved.waiting.node, moved.waiting.dueAt);
       }
+    }
+    // Watches keep their key (an open names the message sent); armed ones get a timer of this profile.
+    // A state stored before watches existed has none.
+    for (const [key, watch] of Object.entries(from.unopened ?? {})) {
+      if (watch.timer) this.effects.push({ type: 'cancel', timerId: watch.timer.id });
+      if (mergedAway.has(watch.runId) || this.watching(watch.runId, watch.stepId)) continue;
+      if (watch.timer) this.arm(key, watch, watch.timer.dueAt);
+      else s.unopened[key] = watch;
     }
   }
 
@@ -284,25 +357,10 @@ class Transition {
         case 'send':
           if (!run.sent.includes(node.id)) {
             run.sent.push(node.id);
-            this.effects.push({
-              type: 'send',
-              message: {
-                key: stepKeyOf(this.context, this.context.profileId, run.id, node.id),
-                profileId: this.context.profileId,
-                triggerId: run.triggerId,
-                version: run.version,
-                runId: run.id,
-                stepId: node.id,
-                channel: node.channel,
-                fallback: node.fallback,
-                template: node.template,
-                topic: node.topic,
-                priority: program.priority,
-                variants: { ...run.variants },
-                entry: run.entry,
-                at,
-              },
-            });
+            const key = stepKeyOf(this.context, this.context.profileId, run.id, node.id);
+            const source = { triggerId: run.triggerId, version: run.version, runId: run.id, stepId: node.id, startedAt: run.startedAt, entry: run.entry, variants: { ...run.variants } };
+            this.send(program, node, source, key, node.channel, node.fallback, at);
+            if (node.unopenedFallback && !this.watching(run.id, node.id)) this.state.unopened[key] = { ...source, sentAt: now, timer: null };
           }
           id = node.next;
           break;
@@ -350,6 +408,50 @@ class Transition {
     this.complete(program, run, at);
   }
 
+  private send(program: TriggerProgram, node: SendNode, of: MessageSource, key: string, channel: Channel, fallback: readonly Channel[], at: number): void {
+    this.effects.push({
+      type: 'send',
+      message: {
+        key,
+        profileId: this.context.profileId,
+        triggerId: of.triggerId,
+        version: of.version,
+        runId: of.runId,
+        stepId: of.stepId,
+        channel,
+        fallback,
+        template: node.template,
+        topic: node.topic,
+        priority: program.priority,
+        variants: { ...of.variants },
+        entry: of.entry,
+        at,
+      },
+    });
+  }
+
+  /** Gives an unopened watch its timer, of this profile: the fallback goes out at `dueAt` unless it is opened by then. */
+  private arm(key: string, watch: UnopenedWatch, dueAt: number): void {
+    const timer = { id: unopenedKeyOf(this.context, this.context.profileId, watch.runId, watch.stepId), dueAt };
+    this.state.unopened[key] = { ...watch, timer };
+    const payload: TimerPayload = { t: watch.triggerId, r: watch.runId, n: watch.stepId, k: key };
+    this.effects.push({ type: 'schedule', timer: { ...timer, payload: JSON.stringify(payload) } });
+  }
+
+  /**
+   * One watch per (run, step), so that its timer id is unique: a run started again by a late repeat
+   * of its entry event, or merged in, keeps the watch it has.
+   */
+  private watching(runId: string, stepId: string): boolean {
+    return Object.values(this.state.unopened).some((w) => w.runId === runId && w.stepId === stepId);
+  }
+
+  private stopWatch(key: string): void {
+    const timer = this.state.unopened[key]?.timer;
+    if (timer) this.effects.push({ type: 'cancel', timerId: timer.id });
+    delete this.state.unopened[key];
+  }
+
   private park(run: Run, node: string, since: number, dueAt: number): void {
     run.waiting = { node, timerId: stepKeyOf(this.context, this.context.profileId, run.id, node), dueAt, since };
     this.schedule(run, node, dueAt);
@@ -376,6 +478,7 @@ class Transition {
 
   private end(run: Run, at: number, reason: string): void {
     this.cancelWait(run);
+    for (const [key, watch] of Object.entries(this.state.unopened)) if (watch.runId === run.id) this.stopWatch(key);
     delete this.state.runs[run.triggerId];
     this.record({ kind: RecordKind.exited, triggerId: run.triggerId, runId: run.id, version: run.version, at, reason });
   }
@@ -399,6 +502,11 @@ class Transition {
     if (drop > 0) recent.splice(0, drop);
   }
 }
+
+type SendNode = Extract<ProgramNode, { kind: 'send' }>;
+
+/** What a message takes from its run (or from the unopened watch that outlived the run). */
+type MessageSource = Pick<UnopenedWatch, 'triggerId' | 'version' | 'runId' | 'stepId' | 'variants' | 'entry'>;
 
 function summarize(e: NudgeEvent): EventSummary {
   return { messageId: e.messageId, type: e.type, name: e.name, properties: e.properties, timestamp: e.timestamp };
@@ -435,7 +543,7 @@ function pickVariant(node: Extract<ProgramNode, { kind: 'experiment' }>, profile
 function parsePayload(text: string): TimerPayload | null {
   try {
     const p = JSON.parse(text) as Partial<TimerPayload>;
-    return typeof p.t === 'string' && typeof p.r === 'string' && typeof p.n === 'string' ? (p as TimerPayload) : null;
+    return typeof p.t === 'string' && typeof p.r === 'string' && typeof p.n === 'string' && (p.k === undefined || typeof p.k === 'string') ? (p as TimerPayload) : null;
   } catch {
     return null;
   }

@@ -2,7 +2,8 @@
  * A tiny driver for the pure trigger core on a simulated clock: it holds every user's
  * TriggerState and profile, keeps the timers that `schedule` effects ask for (and drops those that
  * `cancel` effects name), and fires due timers in due order by calling `transition` with a timer
- * input at `now = dueAt`. Nothing sleeps and nothing reads the real clock.
+ * input at `now = dueAt`. Delivery reports are handed in as the dispatcher would (`deliver`).
+ * Nothing sleeps and nothing reads the real clock.
  *
  * Times in its API are ms after `origin`. An event is handled at its arrival time (`arrives`,
  * default its own time `t`); timers due at or before that instant fire first.
@@ -16,7 +17,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseTrigger } from '../../../src/config/triggers.js';
 import type { EventType, JsonObject, NudgeEvent } from '../../../src/core/event.js';
-import { applyEvent, defaultProfileOptions, draftOf, emptyProfile, mergeProfileInto, type Profile } from '../../../src/core/profile.js';
+import { withPhaseAt } from '../../../src/core/phases.js';
+import { applyEvent, defaultProfileOptions, draftOf, emptyProfile, mergeProfileInto, type Profile, type ProfileOptions } from '../../../src/core/profile.js';
 import { buildCatalog, type Catalog } from '../../../src/core/triggers/catalog.js';
 import { compileTrigger, type TriggerProgram } from '../../../src/core/triggers/program.js';
 import { emptyTriggerState, type Effect, type OutboundMessage, type RunRecord, type TriggerState } from '../../../src/core/triggers/state.js';
@@ -105,6 +107,8 @@ export interface HarnessOptions {
   /** Write every state through JSON.stringify/parse, as a store and a restart would. */
   roundTrip?: boolean;
   workspaceId?: string;
+  /** How events fold into profiles (phase rules included). Default defaultProfileOptions. */
+  profileOptions?: ProfileOptions;
 }
 
 const kindOf = (name: string): { type: EventType; name: string } =>
@@ -114,6 +118,7 @@ export class Harness {
   readonly origin: number;
   readonly workspaceId: string;
   readonly roundTrip: boolean;
+  readonly profileOptions: ProfileOptions;
   catalog: Catalog;
   /** Absolute ms. */
   private clock: number;
@@ -140,6 +145,7 @@ export class Harness {
     this.clock = this.origin;
     this.workspaceId = options.workspaceId ?? 'w1';
     this.roundTrip = options.roundTrip ?? false;
+    this.profileOptions = options.profileOptions ?? defaultProfileOptions;
     this.catalog = buildCatalog(options.triggers, options.retained);
   }
 
@@ -183,7 +189,7 @@ export class Harness {
     if (!this.folded.has(event.messageId)) {
       this.folded.add(event.messageId);
       const draft = draftOf(this.profiles.get(profileId) ?? emptyProfile(this.workspaceId, profileId, event.timestamp));
-      applyEvent(draft, event, defaultProfileOptions);
+      applyEvent(draft, event, this.profileOptions);
       this.profiles.set(profileId, draft);
     }
     const user = options.user !== undefined ? options.user : (this.profiles.get(profileId) ?? null);
@@ -223,7 +229,18 @@ export class Harness {
   redeliver(timerId: string): Effect[] {
     const past = this.timers.get(timerId);
     if (!past) throw new Error(`no timer ${timerId} was ever scheduled`);
-    return this.apply(past.profileId, { type: 'timer', timerId, payload: past.payload, dueAt: past.dueAt, user: this.profiles.get(past.profileId) ?? null });
+    return this.apply(past.profileId, { type: 'timer', timerId, payload: past.payload, dueAt: past.dueAt, user: this.profileNow(past.profileId) });
+  }
+
+  /**
+   * What the dispatcher reports on a message (`delivered:<channel>`, `failed`, `suppressed:<reason>`,
+   * `deferred`) at `t` ms after the origin (default now), after the timers due by then (unless
+   * `fire` is false). It goes to the message's profile, as the engine's `delivered` sends it.
+   */
+  deliver(message: OutboundMessage, outcome: string, t = this.now, options: { fire?: boolean } = {}): Effect[] {
+    this.advanceTo(t, options);
+    const { triggerId, version, runId, stepId } = message;
+    return this.apply(message.profileId, { type: 'delivery', triggerId, version, runId, stepId, outcome, at: this.clock });
   }
 
   /** `from` turned out to be the same person as `to`: profiles merge, then the trigger state follows. */
@@ -274,7 +291,13 @@ export class Harness {
   private fire(timer: PendingTimer): void {
     this.pending.delete(timer.id);
     this.timers.get(timer.id)!.fired++;
-    this.apply(timer.profileId, { type: 'timer', timerId: timer.id, payload: timer.payload, dueAt: timer.dueAt, user: this.profiles.get(timer.profileId) ?? null });
+    this.apply(timer.profileId, { type: 'timer', timerId: timer.id, payload: timer.payload, dueAt: timer.dueAt, user: this.profileNow(timer.profileId) });
+  }
+
+  /** The profile as a timer input gets it: as it is now, its phase moved on by the time passed. */
+  private profileNow(profileId: string): Profile | null {
+    const profile = this.profiles.get(profileId);
+    return profile ? withPhaseAt(profile, this.profileOptions.phases, this.clock) : null;
   }
 
   private apply(profileId: string, input: EngineInput): Effect[] {

@@ -1,14 +1,21 @@
 /**
  * Properties of the trigger core over random histories: a few users browse, fill and empty carts,
- * buy, merge; events arrive late and twice; the timer scheduler falls behind and catches up; an
- * at-least-once timer store hands back timers that already fired or were cancelled. Over the
- * abandoned-cart and product-page-inactivity triggers, whatever happens:
+ * buy, merge, open and click messages; events arrive late and twice; the dispatcher reports
+ * deliveries (on the message's channel or a fallback, failed, deferred; late and twice); the timer
+ * scheduler falls behind and catches up; an at-least-once timer store hands back timers that
+ * already fired or were cancelled. Over the abandoned-cart and product-page-inactivity triggers,
+ * their pushes with unopened fallbacks (email after 1h; email, then sms, after 30m), whatever
+ * happens:
  *
- * - no send for a run after the input that ended it (its exit, its last step, its wait_for match);
- * - never the same (user, run, step) twice, and never the same outbox key twice;
+ * - no send for a run after the input that ended it (its exit, its last step, its wait_for match),
+ *   but for an unopened fallback after the last step; never one after an exit;
+ * - never the same (user, run, step) twice, and never the same outbox key twice; a step's
+ *   unopened fallback at most once, on another channel, exactly its duration after a report that
+ *   the message was delivered on its own channel, and never after an open or click of it stamped
+ *   by then, nor after an exit event of its trigger;
  * - every timer is scheduled once (per start of its run) and ends fired or cancelled, never both, never fired twice; a
  *   timer handed back after that does nothing;
- * - the timers pending are exactly those the users' runs wait on;
+ * - the timers pending are exactly those the users' runs and armed unopened watches wait on;
  * - each step is due at its offset from the run's start (0, 10m, 24h10m; 3m), never sent early;
  * - one event starts at most one run of a trigger; a repeat of the event that started the last run
  *   of a trigger, within the hour, starts none (dropping other repeats is ingestion's
@@ -19,10 +26,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { d, exampleTrigger, h, Harness, m, s, T0, type Ev, type Recorded, type Sent } from './harness.js';
+import { openedEvents } from '../../../src/core/triggers/catalog.js';
+import { d, exampleText, h, Harness, m, s, T0, triggerFrom, type Ev, type Recorded, type Sent } from './harness.js';
 
-const cart = exampleTrigger('abandoned-cart');
-const inactivity = exampleTrigger('product-page-inactivity');
+const cart = triggerFrom(exampleText('abandoned-cart').replace('fallback: [email]', 'fallback: [email]\n    fallback_if_unopened: 1h'), 'abandoned-cart.yaml');
+const inactivity = triggerFrom(
+  exampleText('product-page-inactivity').replace('fallback: [email]', 'fallback: [email, sms]\n        fallback_if_unopened: 30m'),
+  'product-page-inactivity.yaml',
+);
 
 const people = ['ann', 'bob', 'anon'] as const;
 type Person = (typeof people)[number];
@@ -42,7 +53,11 @@ type Op =
   /** A timer that fired or was cancelled comes again. */
   | { op: 'redeliver'; pick: number }
   /** anon turns out to be ann or bob; anon's later events resolve to them. */
-  | { op: 'merge'; into: 'ann' | 'bob' };
+  | { op: 'merge'; into: 'ann' | 'bob' }
+  /** The dispatcher reports on one of the last few messages: delivered on its channel (`own`) or its first fallback (`other`), failed, deferred. */
+  | { op: 'report'; pick: number; outcome: 'own' | 'other' | 'failed' | 'deferred'; dt: number }
+  /** Its user opens (or clicks) one of the last few messages. */
+  | { op: 'open'; pick: number; clicked: boolean; dt: number; late: number };
 
 // Step lengths: often tiny (events a moment apart, which is where ordering matters), and ones that
 // hit the triggers' boundaries (3m, 10m, 24h) exactly and by a millisecond.
@@ -67,6 +82,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'catchUp' as const }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('redeliver' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('merge' as const), into: fc.constantFrom('ann' as const, 'bob' as const) }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('report' as const), pick: fc.nat(), outcome: fc.constantFrom('own' as const, 'own' as const, 'other' as const, 'failed' as const, 'deferred' as const), dt }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('open' as const), pick: fc.nat(), clicked: fc.boolean(), dt, late }) },
 );
 
 function eventOf(kind: Kind, user: string, t: number): Omit<Ev, 'arrives'> {
@@ -96,6 +113,12 @@ const dueOffset: Record<string, number> = {
   'product-page-inactivity/0.on_timeout.0': 3 * m,
 };
 
+/** Per send step with an unopened fallback: how long it waits, and the fallback's channels. */
+const unopened: Record<string, { afterMs: number; channels: string[] }> = {
+  'abandoned-cart/personal-code': { afterMs: 1 * h, channels: ['email'] },
+  'product-page-inactivity/0.on_timeout.0': { afterMs: 30 * m, channels: ['email', 'sms'] },
+};
+
 /** Processed events, for "what had the run seen before it sent?". */
 interface Seen {
   profileId: string;
@@ -112,13 +135,36 @@ interface Seen {
  * stamped within the wait.
  */
 function ends(triggerId: string, e: Seen, due: number): boolean {
-  if (triggerId === 'abandoned-cart') return e.name === 'order_completed' || (e.name === 'cart_updated' && e.props['item_count'] === 0);
+  if (triggerId === 'abandoned-cart') return exits(triggerId, e);
   return (e.name === 'product_added' || e.name === 'page') && e.t <= due;
+}
+
+/** Is this event one of the trigger's `exit_on`? (product-page-inactivity has none.) */
+function exits(triggerId: string, e: Seen): boolean {
+  return triggerId === 'abandoned-cart' && (e.name === 'order_completed' || (e.name === 'cart_updated' && e.props['item_count'] === 0));
+}
+
+/** A message as first sent, for its unopened fallback. */
+interface Original {
+  channel: string;
+  profileId: string;
+  input: number;
+}
+
+/** A report that a message was delivered on its own channel. */
+interface OwnDelivery {
+  key: string;
+  runId: string;
+  stepId: string;
+  at: number;
+  input: number;
 }
 
 interface Played {
   sends: Sent[];
   records: Recorded[];
+  /** Timers of unopened watches cancelled (by an open, a click or an exit). */
+  watchesStopped: number;
   /** Timers handed back after they were cancelled, and after they fired. */
   staleCancelled: number;
   staleFired: number;
@@ -145,6 +191,18 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
   const lastStarter = new Map<string, { id: string; at: number }>();
   /** Runs started again by a late repeat of their entry event, and how often. */
   const restarted = new Map<string, number>();
+  /** Ids of runs that exited (and were not started again since). */
+  const exitedRuns = new Set<string>();
+  /** Messages by key, as first sent. */
+  const originals = new Map<string, Original>();
+  const ownDeliveries: OwnDelivery[] = [];
+  /** Run id -> how often it was entered (a late repeat of its entry event starts it again, also on the profile it merged into). */
+  const starts = new Map<string, number>();
+  /** When anon merged, into whom: the events that reach a watch of anon's are anon's before, theirs after. */
+  let merged: { into: string; input: number } | null = null;
+  const reachesWatchOf = (owner: string, e: Seen): boolean =>
+    merged && owner === 'anon' ? (e.profileId === 'anon' && e.input < merged.input) || (e.profileId === merged.into && e.input > merged.input) : e.profileId === owner;
+  let watchesStopped = 0;
   let logChecked = 0;
   let sendsChecked = 0;
 
@@ -168,14 +226,23 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
           lastStarter.set(`${profileId}/${r.triggerId}`, { id: event.id!, at: Math.min(event.t, harness.now) });
           // A late repeat starts the run of the same event again, under the same id.
           if (ended.delete(`${profileId}/${r.runId}`)) restarted.set(`${profileId}/${r.runId}`, (restarted.get(`${profileId}/${r.runId}`) ?? 0) + 1);
+          exitedRuns.delete(r.runId);
+          starts.set(r.runId, (starts.get(r.runId) ?? 0) + 1);
         }
+        if (r.kind === 'exited') exitedRuns.add(r.runId);
         // A run ended by a merge is the merged-in profile's (only anon is ever merged): its record is
         // written on the target, under the run id it had on anon.
         const owner = r.reason === 'merged' ? 'anon' : profileId;
         if (r.kind === 'exited' || r.kind === 'completed') ended.add(`${owner}/${r.runId}`);
       }
+      if (effect.type === 'cancel' && effect.timerId.endsWith(':unopened')) watchesStopped++;
       if (effect.type !== 'send') continue;
       const msg = effect.message;
+      if (msg.key.endsWith(':unopened')) {
+        checkUnopenedFallback(profileId, input, msg);
+        continue;
+      }
+      if (!originals.has(msg.key)) originals.set(msg.key, { channel: msg.channel, profileId, input });
       // A run started again by a late repeat decides its messages again under the same keys:
       // the outbox accepts each key once, so these are no second send.
       if (repeat && keys.has(msg.key)) continue;
@@ -204,19 +271,60 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
     checkTimers();
   };
 
+  const checkUnopenedFallback = (profileId: string, input: number, msg: Sent['message']): void => {
+    const restartedRun = (starts.get(msg.runId) ?? 0) > 1;
+    // A run started again by a late repeat watches its message again: the outbox takes the second
+    // fallback's key once.
+    if (restartedRun && keys.has(msg.key)) return;
+    assert.ok(!exitedRuns.has(msg.runId), `unopened fallback ${msg.key} after its run exited`);
+    assert.ok(!keys.has(msg.key), `outbox key ${msg.key} twice`);
+    keys.add(msg.key);
+    const step = `${profileId}/${msg.runId}/${msg.stepId}:unopened`;
+    assert.ok(!steps.has(step), `unopened fallback ${step} twice`);
+    steps.add(step);
+    const option = unopened[`${msg.triggerId}/${msg.stepId}`];
+    assert.ok(option, `${msg.key}: an unopened fallback of a step that has none`);
+    assert.deepEqual([msg.channel, ...msg.fallback], option.channels, `${msg.key} goes on the next channel, the rest its fallbacks`);
+    // The reports it may come from: the step's message delivered on its own channel, exactly the duration before.
+    const armedBy = ownDeliveries.filter((r) => r.runId === msg.runId && r.stepId === msg.stepId && r.input < input && r.at + option.afterMs === msg.at);
+    assert.ok(armedBy.length > 0, `${msg.key} due exactly ${option.afterMs} ms after a report that its message was delivered on its own channel`);
+    for (const r of armedBy) assert.notEqual(msg.channel, originals.get(r.key)!.channel, `${msg.key} on another channel than ${r.key}`);
+    if (restartedRun) return;
+    const stoppedBy = (r: OwnDelivery): Seen | undefined => {
+      const original = originals.get(r.key)!;
+      return seen.find(
+        (e) =>
+          e.input > original.input &&
+          e.input < input &&
+          reachesWatchOf(original.profileId, e) &&
+          ((openedEvents.has(e.name) && e.props['messageKey'] === r.key && e.t <= msg.at) || (e.t >= msg.entry.timestamp && exits(msg.triggerId, e))),
+      );
+    };
+    const stopper = armedBy.map(stoppedBy).find((e) => e !== undefined);
+    assert.ok(armedBy.some((r) => stoppedBy(r) === undefined), `${msg.key} sent although ${stopper?.name} (${stopper?.messageId}) was handled before`);
+  };
+
+  /** One of the last few messages sent (originals and fallbacks). */
+  const pickSent = (pick: number): Sent | undefined => {
+    const all = harness.sends;
+    return all.length === 0 ? undefined : all[all.length - 1 - (pick % Math.min(all.length, 6))];
+  };
+
   const checkTimers = (): void => {
     const pending = harness.pendingTimers();
     const waiting = new Map<string, { profileId: string; dueAt: number }>();
     for (const profileId of harness.profileIds()) {
-      for (const run of Object.values(harness.state(profileId)!.runs)) {
+      const state = harness.state(profileId)!;
+      for (const run of Object.values(state.runs)) {
         assert.ok(run.waiting, `run ${profileId}/${run.id} in flight without a wait`);
         waiting.set(run.waiting.timerId, { profileId, dueAt: run.waiting.dueAt });
       }
+      for (const watch of Object.values(state.unopened)) if (watch.timer) waiting.set(watch.timer.id, { profileId, dueAt: watch.timer.dueAt });
     }
     assert.deepEqual(
       new Map(pending.map((t) => [t.id, { profileId: t.profileId, dueAt: t.dueAt }])),
       waiting,
-      'the pending timers are exactly those the runs wait on',
+      'the pending timers are exactly those the runs and armed unopened watches wait on',
     );
     for (const [id, t] of harness.timers) {
       // A run started again by a late repeat (same run id) schedules its steps again, once per start.
@@ -286,7 +394,36 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
         if (alias.has('anon')) break;
         harness.merge('anon', op.into);
         alias.set('anon', op.into);
+        // The merged state remembers the later of the two last entries, anon's on a tie (transition.ts, onMerge).
+        for (const triggerId of [cart.id, inactivity.id]) {
+          const theirs = lastStarter.get(`anon/${triggerId}`);
+          const mine = lastStarter.get(`${op.into}/${triggerId}`);
+          if (theirs && (!mine || theirs.at >= mine.at)) lastStarter.set(`${op.into}/${triggerId}`, theirs);
+        }
+        merged = { into: op.into, input: harness.inputs };
         checkInput(null);
+        break;
+      }
+      case 'report': {
+        const sent = pickSent(op.pick);
+        if (!sent) break;
+        const msg = sent.message;
+        const outcome = op.outcome === 'own' ? `delivered:${msg.channel}` : op.outcome === 'other' ? `delivered:${msg.fallback[0] ?? msg.channel}` : op.outcome;
+        harness.deliver(msg, outcome, harness.now + op.dt, { fire: !behind });
+        if (outcome === `delivered:${msg.channel}`) ownDeliveries.push({ key: msg.key, runId: msg.runId, stepId: msg.stepId, at: harness.origin + harness.now, input: harness.inputs });
+        checkInput(null);
+        break;
+      }
+      case 'open': {
+        const sent = pickSent(op.pick);
+        if (!sent) break;
+        const arrives = harness.now + op.dt;
+        const name = op.clicked ? 'Message Clicked' : 'Message Opened';
+        const ev: Ev = { user: route(sent.message.profileId), name, t: arrives - op.late, arrives, id: `e${delivered.length}`, props: { messageKey: sent.message.key } };
+        delivered.push(ev);
+        harness.submit(ev, { fire: !behind });
+        seen.push({ profileId: ev.user, input: harness.inputs, messageId: ev.id!, name, props: ev.props!, t: harness.origin + ev.t });
+        checkInput(ev);
         break;
       }
     }
@@ -299,7 +436,7 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
   assert.deepEqual(harness.pendingTimers(), []);
   for (const [id, t] of harness.timers) assert.equal(t.fired + t.cancelled, t.scheduled, `${id} ended fired or cancelled (each time it was scheduled)`);
   for (const profileId of harness.profileIds()) assert.deepEqual(harness.state(profileId)!.runs, {}, `${profileId} has no run left`);
-  return { sends: harness.sends, records: harness.records, staleCancelled, staleFired };
+  return { sends: harness.sends, records: harness.records, watchesStopped, staleCancelled, staleFired };
 }
 
 describe('trigger core properties over random histories', () => {
@@ -317,15 +454,17 @@ describe('trigger core properties over random histories', () => {
 
   test('the histories reach what the invariants are about', () => {
     // A property that never sees an exit, a late timer or a merge proves little: count what happened.
-    const seen = { sends: 0, exits: 0, completed: 0, merged: 0, late: 0, staleCancelled: 0, staleFired: 0, steps: new Set<string>() };
+    const seen = { sends: 0, exits: 0, completed: 0, merged: 0, late: 0, staleCancelled: 0, staleFired: 0, unopenedFallbacks: 0, watchesStopped: 0, steps: new Set<string>() };
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), (ops) => {
-        const { sends, records, staleCancelled, staleFired } = play(ops, false);
+        const { sends, records, watchesStopped, staleCancelled, staleFired } = play(ops, false);
         seen.sends += sends.length;
+        seen.watchesStopped += watchesStopped;
         seen.staleCancelled += staleCancelled;
         seen.staleFired += staleFired;
         for (const x of sends) {
           seen.steps.add(`${x.message.triggerId}/${x.message.stepId}`);
+          if (x.message.key.endsWith(':unopened')) seen.unopenedFallbacks++;
           if (T0 + x.now > x.message.at) seen.late++;
         }
         seen.exits += records.filter((r) => r.record.kind === 'exited' && r.record.reason === 'exit_on').length;

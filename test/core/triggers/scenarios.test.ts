@@ -1,8 +1,8 @@
 /**
- * The product's trigger scenarios (PRODUCT.md: 1, 3, 4, 5 and 10) driven through the pure core on
- * a simulated clock, as tables: each row is a list of steps (events arrive, time moves, profiles
- * merge, the catalog is rebuilt) and expectations on what was sent since the previous
- * expectation. A send is written `<due> <user> <channel> <template>`, with `(sent <when>)` when it
+ * The product's trigger scenarios (PRODUCT.md: 1, 3, 4, 5, 10 and 13) driven through the pure core
+ * on a simulated clock, as tables: each row is a list of steps (events arrive, time moves, profiles
+ * merge, the catalog is rebuilt, the dispatcher reports a delivery, the user opens a message) and
+ * expectations on what was sent since the previous expectation. A send is written `<due> <user> <channel> <template>`, with `(sent <when>)` when it
  * went out later than it was due; times are after the row's origin (`1d10m` = 24h10m).
  *
  * Every row runs twice: once as written, and once with the trigger state written through
@@ -15,6 +15,7 @@ import { describe, test } from 'node:test';
 import { applyEvent, defaultProfileOptions, draftOf, emptyProfile, type Profile } from '../../../src/core/profile.js';
 import type { TriggerProgram } from '../../../src/core/triggers/program.js';
 import { runIdOf } from '../../../src/core/triggers/transition.js';
+import { MessageEvent } from '../../../src/engine/message-events.js';
 import { d, describeRecord, describeSend, exampleText, exampleTrigger, fmt, h, Harness, m, s, T0, triggerFrom, type Ev, type Sent } from './harness.js';
 
 const inactivity = exampleTrigger('product-page-inactivity');
@@ -59,11 +60,36 @@ const cartEdited = triggerFrom(
   'abandoned-cart.yaml',
 );
 
+/** Scenario 13 with the push's unopened fallback: email when the push is not opened within an hour of its delivery. */
+const cartUnopened = triggerFrom(exampleText('abandoned-cart').replace('fallback: [email]', 'fallback: [email]\n    fallback_if_unopened: 1h'), 'abandoned-cart.yaml');
+
+/** Its send is the last step (the run completes at once) and has two fallbacks; purchases end it. */
+const browse = triggerFrom(`
+id: browse-push
+entry:
+  event: page
+  when: event.properties.page_type == "product"
+reentry: always
+exit_on:
+  - event: order_completed
+steps:
+  - wait: 3m
+  - id: push
+    send: push
+    template: product-reminder
+    fallback: [email, sms]
+    fallback_if_unopened: 30m
+`);
+
 type Step =
   | { submit: Ev | Ev[]; user?: Profile | null }
   | { advanceTo: number }
   | { merge: { from: string; to: string } }
   | { catalog: TriggerProgram[]; retained?: TriggerProgram[] }
+  /** The dispatcher reports on the last message whose key ends in `/<deliver>` (a step id, or `<step id>:unopened`). */
+  | { deliver: string; outcome: string; at: number }
+  /** `user` opens (or clicks) that message, at `t`; without `fire`, before the timers due by then. */
+  | { open: string; t: number; user?: string; clicked?: boolean; fire?: boolean }
   | { expect: Expectation };
 
 interface Expectation {
@@ -92,6 +118,10 @@ const cartUpdated = (t: number, items: number, more: Partial<Ev> = {}): Ev => ev
 const order = (t: number, more: Partial<Ev> = {}): Ev => ev('order_completed', t, { props: { revenue: 40 }, ...more });
 
 const at = (t: number): Step => ({ advanceTo: t });
+const deliver = (message: string, outcome: string, t: number): Step => ({ deliver: message, outcome, at: t });
+const open = (message: string, t: number, more: Partial<Extract<Step, { open: string }>> = {}): Step => ({ open: message, t, ...more });
+/** What the cart sends by its push (in-app at once, the push at 10m). */
+const pushed = ['0 ann in_app cart-reminder', '10m ann push cart-push-with-code'];
 const submit = (...events: Ev[]): Step => ({ submit: events });
 const expectSends = (...sends: string[]): Step => ({ expect: { sends } });
 const expectNothing: Step = { expect: { sends: [] } };
@@ -598,6 +628,204 @@ const rows: Row[] = [
       expectSends('1d10m ann email cart-email'),
     ],
   },
+
+  // Scenario 13, unopened: the push delivered but not opened within the hour goes out again by email.
+  {
+    name: 'unopened fallback: a push delivered and not opened goes out by email exactly 1h after its delivery, not a millisecond earlier',
+    triggers: [cartUnopened],
+    steps: [
+      submit(cartUpdated(0, 2)),
+      at(10 * m),
+      expectSends('0 ann in_app cart-reminder', '10m ann push cart-push-with-code'),
+      deliver('personal-code', 'delivered:push', 10 * m + 2 * s),
+      { expect: { records: ['10m2s ann delivery abandoned-cart delivered:push'], timers: ['1h10m2s ann/abandoned-cart:1/personal-code:unopened', '1d10m ann/abandoned-cart:1/3'] } },
+      at(1 * h + 10 * m + 2 * s - 1),
+      expectNothing,
+      at(1 * h + 10 * m + 2 * s),
+      { expect: { sends: ['1h10m2s ann email cart-push-with-code'], timers: ['1d10m ann/abandoned-cart:1/3'] } },
+      at(2 * d),
+      expectSends('1d10m ann email cart-email'),
+    ],
+  },
+  {
+    name: 'unopened fallback: opened 1 ms before the deadline, no email',
+    triggers: [cartUnopened],
+    steps: [
+      submit(cartUpdated(0, 2)),
+      deliver('personal-code', 'delivered:push', 10 * m + 2 * s),
+      open('personal-code', 1 * h + 10 * m + 2 * s - 1),
+      { expect: { sends: pushed, timers: ['1d10m ann/abandoned-cart:1/3'] } },
+      at(2 * d),
+      expectSends('1d10m ann email cart-email'),
+    ],
+  },
+  {
+    name: 'unopened fallback: a click counts as opened',
+    triggers: [cartUnopened],
+    steps: [submit(cartUpdated(0, 2)), deliver('personal-code', 'delivered:push', 10 * m), open('personal-code', 20 * m, { clicked: true }), { expect: { sends: pushed, timers: ['1d10m ann/abandoned-cart:1/3'] } }, at(2 * d), expectSends('1d10m ann email cart-email')],
+  },
+  {
+    name: 'unopened fallback: an open stamped exactly at the deadline is in time (when handled before the timer fires)',
+    triggers: [cartUnopened],
+    steps: [
+      submit(cartUpdated(0, 2)),
+      deliver('personal-code', 'delivered:push', 10 * m),
+      open('personal-code', 1 * h + 10 * m, { fire: false }),
+      { expect: { sends: pushed, timers: ['1d10m ann/abandoned-cart:1/3'] } },
+      at(2 * d),
+      expectSends('1d10m ann email cart-email'),
+    ],
+  },
+  {
+    name: 'unopened fallback: an open stamped 1 ms after the deadline is too late, even handled before the timer fires',
+    triggers: [cartUnopened],
+    steps: [
+      submit(cartUpdated(0, 2)),
+      deliver('personal-code', 'delivered:push', 10 * m),
+      open('personal-code', 1 * h + 10 * m + 1, { fire: false }),
+      { expect: { sends: pushed, timers: ['1h10m ann/abandoned-cart:1/personal-code:unopened', '1d10m ann/abandoned-cart:1/3'] } },
+      at(1 * h + 10 * m + 1),
+      expectSends('1h10m ann email cart-push-with-code (sent 1h10m1ms)'),
+      at(2 * d),
+      expectSends('1d10m ann email cart-email'),
+    ],
+  },
+  {
+    name: 'unopened fallback: an open of another message does not count',
+    triggers: [cartUnopened],
+    steps: [
+      submit(cartUpdated(0, 2)),
+      deliver('personal-code', 'delivered:push', 10 * m),
+      open('nudge-in-app', 20 * m),
+      at(2 * d),
+      expectSends(...pushed, '1h10m ann email cart-push-with-code', '1d10m ann email cart-email'),
+    ],
+  },
+  {
+    name: 'unopened fallback: a purchase before the deadline ends the run and the watch; no email',
+    triggers: [cartUnopened],
+    steps: [submit(cartUpdated(0, 2)), deliver('personal-code', 'delivered:push', 10 * m), submit(order(30 * m)), { expect: { sends: pushed, timers: [] } }],
+  },
+  {
+    name: 'unopened fallback: push failed and the dispatcher delivered the email already: nothing more',
+    triggers: [cartUnopened],
+    steps: [submit(cartUpdated(0, 2)), deliver('personal-code', 'delivered:email', 10 * m), { expect: { sends: pushed, timers: ['1d10m ann/abandoned-cart:1/3'] } }, at(2 * d), expectSends('1d10m ann email cart-email')],
+  },
+  {
+    name: 'unopened fallback: failed on every channel: nothing more',
+    triggers: [cartUnopened],
+    steps: [submit(cartUpdated(0, 2)), deliver('personal-code', 'failed', 10 * m), { expect: { sends: pushed, timers: ['1d10m ann/abandoned-cart:1/3'] } }, at(2 * d), expectSends('1d10m ann email cart-email')],
+  },
+  {
+    name: 'unopened fallback: suppressed (no consent): nothing more',
+    triggers: [cartUnopened],
+    steps: [submit(cartUpdated(0, 2)), deliver('personal-code', 'suppressed:consent', 10 * m), { expect: { sends: pushed, timers: ['1d10m ann/abandoned-cart:1/3'] } }, at(2 * d), expectSends('1d10m ann email cart-email')],
+  },
+  {
+    name: 'unopened fallback: the same delivery reported twice arms one timer, from the first report',
+    triggers: [cartUnopened],
+    steps: [
+      submit(cartUpdated(0, 2)),
+      deliver('personal-code', 'delivered:push', 10 * m),
+      deliver('personal-code', 'delivered:push', 15 * m),
+      { expect: { sends: pushed, timers: ['1h10m ann/abandoned-cart:1/personal-code:unopened', '1d10m ann/abandoned-cart:1/3'] } },
+      at(2 * d),
+      expectSends('1h10m ann email cart-push-with-code', '1d10m ann email cart-email'),
+    ],
+  },
+  {
+    name: 'unopened fallback: deferred (quiet hours), then delivered: the hour counts from the delivery',
+    triggers: [cartUnopened],
+    steps: [
+      submit(cartUpdated(0, 2)),
+      deliver('personal-code', 'deferred', 10 * m),
+      { expect: { sends: pushed, timers: ['1d10m ann/abandoned-cart:1/3'] } },
+      deliver('personal-code', 'delivered:push', 9 * h),
+      at(2 * d),
+      expectSends('10h ann email cart-push-with-code', '1d10m ann email cart-email'),
+    ],
+  },
+  {
+    name: 'unopened fallback: a purchase between the send and its delivery report: the late report arms nothing',
+    triggers: [cartUnopened],
+    steps: [submit(cartUpdated(0, 2), order(10 * m + 1 * s)), deliver('personal-code', 'delivered:push', 10 * m + 2 * s), { expect: { sends: pushed, timers: [] } }],
+  },
+  {
+    name: 'unopened fallback: the watch outlives a run that completed; the email\'s own delivery arms nothing more (no sms)',
+    triggers: [browse],
+    steps: [
+      submit(productPage(0)),
+      at(3 * m),
+      { expect: { sends: ['3m ann push product-reminder'], records: ['0 ann entered browse-push', '3m ann completed browse-push'], timers: [] } },
+      deliver('push', 'delivered:push', 3 * m),
+      { expect: { timers: ['33m ann/browse-push:1/push:unopened'] } },
+      at(33 * m),
+      expectSends('33m ann email product-reminder'),
+      deliver('push:unopened', 'delivered:email', 33 * m),
+      { expect: { sends: [], timers: [] } },
+    ],
+  },
+  {
+    name: 'unopened fallback: a purchase after the run completed still stops the watch',
+    triggers: [browse],
+    steps: [submit(productPage(0)), deliver('push', 'delivered:push', 3 * m), submit(order(10 * m)), { expect: { sends: ['3m ann push product-reminder'], timers: [] } }],
+  },
+  {
+    name: 'unopened fallback: an open handled before the delivery report (they raced) counts',
+    triggers: [browse],
+    steps: [submit(productPage(0)), open('push', 3 * m + 1), deliver('push', 'delivered:push', 3 * m + 2), { expect: { sends: ['3m ann push product-reminder'], timers: [] } }],
+  },
+  {
+    name: 'unopened fallback: a delivery report that never comes: the watch is forgotten after a week',
+    triggers: [browse],
+    steps: [
+      submit(productPage(0), ev('searched', 7 * d + 3 * m)),
+      { expect: { sends: ['3m ann push product-reminder'] } },
+      submit(ev('searched', 7 * d + 3 * m + 1)),
+      { expect: { noState: ['ann'] } },
+    ],
+  },
+  {
+    name: 'unopened fallback: the watch moves with a merge; the email goes to the merged profile at the deadline',
+    triggers: [browse],
+    steps: [
+      submit(productPage(0, { user: 'anon' })),
+      deliver('push', 'delivered:push', 3 * m),
+      { merge: { from: 'anon', to: 'ann' } },
+      { expect: { sends: ['3m anon push product-reminder'], timers: ['33m ann/browse-push:1/push:unopened'] } },
+      at(33 * m),
+      expectSends('33m ann email product-reminder'),
+    ],
+  },
+  {
+    name: 'unopened fallback: a run merged away (the profile it joins has a run of the trigger) takes its watch with it',
+    triggers: [cartUnopened],
+    steps: [
+      submit(cartUpdated(0, 2, { user: 'anon' }), cartUpdated(5 * m, 2)),
+      deliver('personal-code', 'delivered:push', 10 * m),
+      { merge: { from: 'anon', to: 'ann' } },
+      {
+        expect: {
+          sends: ['0 anon in_app cart-reminder', '5m ann in_app cart-reminder', '10m anon push cart-push-with-code'],
+          records: ['0 anon entered abandoned-cart', '5m ann entered abandoned-cart', '10m anon delivery abandoned-cart delivered:push', '10m ann exited abandoned-cart merged'],
+          timers: ['15m ann/abandoned-cart:1/1'],
+        },
+      },
+      at(2 * d),
+      expectSends('15m ann push cart-push-with-code', '1d15m ann email cart-email'),
+    ],
+  },
+  {
+    name: 'unopened fallback: after a merge, an open of the message sent to the anonymous profile still counts',
+    triggers: [browse],
+    steps: [
+      submit(productPage(0, { user: 'anon' })),
+      deliver('push', 'delivered:push', 3 * m),
+      { merge: { from: 'anon', to: 'ann' } },
+      open('push', 10 * m, { user: 'ann' }),
+      { expect: { sends: ['3m anon push product-reminder'], timers: [] } },
+    ],
+  },
 ];
 
 interface Outcome {
@@ -618,6 +846,14 @@ function play(row: Row, roundTrip: boolean): Outcome {
       harness.merge(step.merge.from, step.merge.to);
     } else if ('catalog' in step) {
       harness.setCatalog(step.catalog, step.retained);
+    } else if ('deliver' in step) {
+      harness.advanceTo(step.at);
+      harness.deliver(messageOf(harness, step.deliver), step.outcome);
+    } else if ('open' in step) {
+      harness.advanceTo(step.t, { fire: step.fire ?? true });
+      const message = messageOf(harness, step.open);
+      const props = { messageKey: message.key, stepId: message.stepId, channel: message.channel };
+      harness.submit({ user: step.user ?? message.profileId, name: step.clicked ? MessageEvent.clicked : MessageEvent.opened, t: step.t, props }, { fire: step.fire ?? true });
     } else {
       const e = step.expect;
       assert.deepEqual(harness.takeSends().map((x) => describeSend(x, harness.origin)), e.sends ?? [], `${where}: sends`);
@@ -631,6 +867,12 @@ function play(row: Row, roundTrip: boolean): Outcome {
   harness.advanceBy(100 * d);
   assert.deepEqual(harness.takeSends().map((x) => describeSend(x, harness.origin)), [], 'nothing more is sent after the last step');
   return { sends: harness.sends };
+}
+
+function messageOf(harness: Harness, keyEnd: string) {
+  const sent = harness.sends.findLast((x) => x.message.key.endsWith(`/${keyEnd}`));
+  if (!sent) throw new Error(`no message ${keyEnd} was sent`);
+  return sent.message;
 }
 
 describe('trigger scenarios on a simulated clock', () => {

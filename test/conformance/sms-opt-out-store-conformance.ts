@@ -1,0 +1,143 @@
+/**
+ * The contract of `SmsOptOutStore` (src/ports/sms-opt-out-store.ts) that every backend must pass.
+ * A backend's test file calls `smsOptOutStoreConformance` with a factory that opens a fresh, empty
+ * store; durable backends also give `reopen`, which opens the same data again as a new process would.
+ */
+import assert from 'node:assert/strict';
+import { describe } from 'node:test';
+import { perTestStore } from '../support/conformance.js';
+import { NudgeError } from '../../src/core/errors.js';
+import type { SmsConsentRecord, SmsOptOutStore } from '../../src/ports/sms-opt-out-store.js';
+
+export interface OpenedSmsOptOutStore {
+  store: SmsOptOutStore;
+  /** Closes `store` and opens the same data again; required when `capabilities.durable`. */
+  reopen?: () => Promise<SmsOptOutStore>;
+  cleanup: () => Promise<void>;
+}
+
+const t0 = Date.UTC(2026, 10, 29, 10, 0, 0);
+const ann = '+14155550100';
+const bob = '+447700900123';
+const cid = '+33612345678';
+const out = (workspaceId: string, phone: string, at: number, keyword: string): SmsConsentRecord => ({ workspaceId, phone, optedOut: true, at, keyword });
+const inn = (workspaceId: string, phone: string, at: number): SmsConsentRecord => ({ workspaceId, phone, optedOut: false, at, keyword: null });
+
+async function listAll(store: SmsOptOutStore, workspaceId: string, limit: number): Promise<SmsConsentRecord[][]> {
+  const pages: SmsConsentRecord[][] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await store.list(workspaceId, { limit, cursor });
+    pages.push(page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  return pages;
+}
+
+export function smsOptOutStoreConformance(name: string, open: () => Promise<OpenedSmsOptOutStore>): void {
+  const it = perTestStore<SmsOptOutStore, OpenedSmsOptOutStore>(open);
+
+  describe(`SmsOptOutStore conformance: ${name}`, () => {
+    it('a number never seen is not opted out; STOP opts it out, START opts it in again', async (store) => {
+      assert.equal(await store.isOptedOut('w1', ann), false);
+      assert.equal(await store.optOut('w1', ann, t0, 'STOP'), true);
+      assert.equal(await store.isOptedOut('w1', ann), true);
+      assert.equal(await store.isOptedOut('w1', bob), false, 'only that number');
+      assert.equal(await store.isOptedOut('w2', ann), false, 'only in that workspace');
+      assert.equal(await store.optIn('w1', ann, t0 + 1000), true);
+      assert.equal(await store.isOptedOut('w1', ann), false);
+      assert.deepEqual(await store.exportUser('w1', [ann]), [inn('w1', ann, t0 + 1000)]);
+    });
+
+    it('a change older than the record is ignored, both ways; equal times: the later call wins', async (store) => {
+      await store.optOut('w1', ann, t0 + 100, 'STOP');
+      assert.equal(await store.optIn('w1', ann, t0 + 99), false, 'a START that happened before the STOP arrives late');
+      assert.equal(await store.isOptedOut('w1', ann), true);
+
+      await store.optIn('w1', bob, t0 + 100);
+      assert.equal(await store.optOut('w1', bob, t0 + 50, 'STOP'), false, 'a STOP that happened before the START arrives late');
+      assert.equal(await store.isOptedOut('w1', bob), false);
+
+      assert.equal(await store.optIn('w1', ann, t0 + 100), true);
+      assert.equal(await store.isOptedOut('w1', ann), false);
+      assert.equal(await store.optOut('w1', ann, t0 + 100, 'QUIT'), true);
+      assert.deepEqual(await store.exportUser('w1', [ann, bob]), [out('w1', ann, t0 + 100, 'QUIT'), inn('w1', bob, t0 + 100)].sort((a, b) => (a.phone < b.phone ? -1 : 1)));
+    });
+
+    it('opting out again keeps the number out, with the newer keyword and time', async (store) => {
+      await store.optOut('w1', ann, t0, 'STOP');
+      assert.equal(await store.optOut('w1', ann, t0 + 5, 'twilio:21610'), true);
+      assert.deepEqual(await store.exportUser('w1', [ann]), [out('w1', ann, t0 + 5, 'twilio:21610')]);
+    });
+
+    it('list pages through the opted-out numbers of one workspace, by number, opt-ins left out', async (store) => {
+      const numbers = Array.from({ length: 7 }, (_, i) => `+1415555010${i}`);
+      for (const [i, phone] of [...numbers].reverse().entries()) await store.optOut('w1', phone, t0 + i, 'STOP');
+      await store.optIn('w1', numbers[3]!, t0 + 100);
+      await store.optIn('w1', '+19995550000', t0);
+      await store.optOut('w2', '+10005550000', t0, 'STOP');
+
+      const pages = await listAll(store, 'w1', 2);
+      assert.deepEqual(pages.map((p) => p.length), [2, 2, 2]);
+      const listed = pages.flat();
+      assert.deepEqual(listed.map((r) => r.phone), numbers.filter((_, i) => i !== 3));
+      assert.deepEqual(listed[0], out('w1', numbers[0]!, t0 + 6, 'STOP'));
+      assert.deepEqual(await store.list('w3'), { items: [], nextCursor: null });
+      assert.deepEqual((await store.list('w1', { limit: 6 })).nextCursor, null, 'an exactly full last page has no next cursor');
+    });
+
+    it('a cursor that is not one of ours is an input error naming the cursor', async (store) => {
+      await assert.rejects(store.list('w1', { cursor: 'not-a-cursor' }), (e: unknown) => e instanceof NudgeError && e.code === 'invalid_request' && e.issues[0]?.path === 'cursor');
+    });
+
+    it('exportUser gives the records of the given numbers in that workspace only, by number', async (store) => {
+      await store.optOut('w1', bob, t0, 'UNSUBSCRIBE');
+      await store.optIn('w1', ann, t0 + 1);
+      await store.optOut('w1', cid, t0 + 2, 'STOP');
+      await store.optOut('w2', ann, t0 + 3, 'STOP');
+      assert.deepEqual(await store.exportUser('w1', [bob, ann, ann, '+15555550000', 'not a number']), [inn('w1', ann, t0 + 1), out('w1', bob, t0, 'UNSUBSCRIBE')]);
+      assert.deepEqual(await store.exportUser('w1', []), []);
+      assert.deepEqual(await store.exportUser('w2', [ann, bob]), [out('w2', ann, t0 + 3, 'STOP')]);
+    });
+
+    it('eraseUser deletes the records of the given numbers in that workspace only, and counts them', async (store) => {
+      await store.optOut('w1', ann, t0, 'STOP');
+      await store.optIn('w1', bob, t0);
+      await store.optOut('w1', cid, t0, 'STOP');
+      await store.optOut('w2', ann, t0, 'STOP');
+      assert.equal(await store.eraseUser('w1', [ann, bob, bob, '+15555550000']), 2);
+      assert.deepEqual(await store.exportUser('w1', [ann, bob, cid]), [out('w1', cid, t0, 'STOP')]);
+      assert.equal(await store.isOptedOut('w1', ann), false, 'erasure forgets the opt-out');
+      assert.equal(await store.isOptedOut('w2', ann), true);
+      assert.equal(await store.eraseUser('w1', [ann, bob]), 0);
+      assert.equal(await store.eraseUser('w1', []), 0);
+      assert.equal(await store.optIn('w1', ann, t0 - 1000), true, 'after erasure no record is newer');
+    });
+
+    it('a change with a number that is not E.164, a time that is not an integer or no keyword is refused, naming the field', async (store) => {
+      const refused = (path: string) => (e: unknown) => e instanceof NudgeError && e.code === 'invalid_input' && e.issues.some((i) => i.path === path);
+      for (const phone of ['14155550100', '+0155550100', '+1 415 555 0100', '+1415555010012345', '+1', 'whatsapp:+14155550100', '']) {
+        await assert.rejects(store.optOut('w1', phone, t0, 'STOP'), refused('phone'), phone);
+        await assert.rejects(store.optIn('w1', phone, t0), refused('phone'), phone);
+      }
+      await assert.rejects(store.optOut('w1', ann, 1.5, 'STOP'), refused('at'));
+      await assert.rejects(store.optIn('w1', ann, Number.NaN), refused('at'));
+      await assert.rejects(store.optOut('w1', ann, t0, ''), refused('keyword'));
+      await assert.rejects(store.optOut('', ann, t0, 'STOP'), refused('workspaceId'));
+      assert.deepEqual(await store.list('w1'), { items: [], nextCursor: null }, 'nothing was stored');
+      assert.ok(await store.optOut('w1', '+12', t0, 'STOP'), 'the shortest E.164 number');
+      assert.ok(await store.optOut('w1', '+141555501001234', t0, 'STOP'), 'the longest: 15 digits');
+    });
+
+    it('everything survives a reopen', async (store, opened, t) => {
+      if (!store.capabilities.durable) return t.skip(`${name} is not durable: nothing survives a reopen`);
+      assert.ok(opened.reopen, 'a durable backend must give reopen');
+      await store.optOut('w1', ann, t0, 'STOP');
+      await store.optIn('w1', bob, t0 + 1);
+      const reopened = await opened.reopen();
+      assert.equal(await reopened.isOptedOut('w1', ann), true);
+      assert.deepEqual(await reopened.exportUser('w1', [ann, bob]), [inn('w1', bob, t0 + 1), out('w1', ann, t0, 'STOP')].sort((a, b) => (a.phone < b.phone ? -1 : 1)));
+      assert.equal(await reopened.optOut('w1', bob, t0, 'STOP'), false, 'the times survive too');
+    });
+  });
+}
