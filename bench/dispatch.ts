@@ -675,9 +675,9 @@ function arrivalFailures(who: string, n: number, r: SinkReport, f: ArrivalFigure
   return failures;
 }
 
+/** Sleeps until the wall clock reads `t` (a timer may fire a millisecond early by it). */
 async function sleepUntil(t: number): Promise<void> {
-  const ms = t - Date.now();
-  if (ms > 0) await sleep(ms);
+  for (let ms = t - Date.now(); ms > 0; ms = t - Date.now()) await sleep(ms);
 }
 
 /** A CPU profile of this process from now until `stop`, through the inspector (no restart needed). */

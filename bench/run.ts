@@ -15,9 +15,8 @@ import { timersBenchmark } from './timers.js';
 import { engineBenchmark } from './engine.js';
 import { backtestBenchmark } from './backtest.js';
 import { dispatchBenchmark } from './dispatch.js';
-import { snippetBenchmark } from './snippet.js';
 
-const benchmarks: Benchmark[] = [ingestBenchmark, conditionsBenchmark, timersBenchmark, backtestBenchmark, engineBenchmark, dispatchBenchmark, snippetBenchmark];
+const benchmarks: Benchmark[] = [ingestBenchmark, conditionsBenchmark, timersBenchmark, backtestBenchmark, engineBenchmark, dispatchBenchmark];
 
 const selected = process.argv.slice(2);
 const unknown = selected.filter((name) => !benchmarks.some((b) => b.name === name));

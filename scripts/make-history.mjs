@@ -9,7 +9,8 @@
 // pages left without acting, carts abandoned, emptied or bought, hesitation on the payment step
 // by first-time and returning buyers, a few regulars reaching their 10th order, anonymous
 // visitors who log in (merging into a known profile, sometimes each with a cart of their own),
-// and a few events delivered twice (same messageId), as SDK retries do.
+// visitors reading most of an expensive product's page, some clicking its help button, and a
+// few events delivered twice (same messageId), as SDK retries do.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -167,6 +168,26 @@ for (let i = 0; i < visitors; i++) {
 for (let k = 0; k < 5; k++) {
   const original = lines[between(0, lines.length)];
   lines.push({ t: original.t + 1500, n: ++seq, event: { ...original.event } });
+}
+
+// Micro-moments, drawn from a generator of their own so that the day above stays as it was:
+// the page of an expensive product read to its end (or half of it), sometimes a help button.
+const momentRandom = prng(20260303);
+const momentBetween = (lo, hi) => lo + Math.floor(momentRandom() * (hi - lo));
+const expensive = [['rain-3', 'Rain jacket', 129], ['watch-9', 'Trail watch', 249]];
+for (let i = 0; i < Math.ceil(visitors / 10); i++) {
+  const who = { anonymousId: `m-${String(i).padStart(4, '0')}` };
+  const [sku, title, price] = expensive[i % expensive.length];
+  const on = { page_type: 'product', path: `/p/${sku}` };
+  let t = day0 + momentBetween(0, 20 * hour);
+  page(who, t, 'product', { sku, title, path: on.path });
+  track(who, t + second, 'product_viewed', { product_id: sku, name: title, price });
+  const deepest = momentRandom() < 0.6 ? 100 : 50;
+  for (const percent of [25, 50, 75, 100].filter((p) => p <= deepest)) {
+    t += momentBetween(3, 20) * second;
+    track(who, t, 'scroll_depth', { percent, ...on });
+  }
+  if (momentRandom() < 0.3) track(who, t + momentBetween(5, 60) * second, 'element_clicked', { element: 'help', ...on });
 }
 
 lines.sort((a, b) => a.t - b.t || a.n - b.n);

@@ -45,10 +45,12 @@ import { presentInboxItem } from './http/inbox-routes.js';
 import type { ChannelData } from './http/management-routes.js';
 import { presentSubscription } from './http/push-routes.js';
 import { buildServer } from './http/server.js';
+import { MailCatcher } from './http/demo-mail.js';
+import { demoRoutes } from './http/demo-routes.js';
 import type { NudgeEvent } from './core/event.js';
 import type { Profile } from './core/profile.js';
 import type { ChannelProvider } from './ports/channel.js';
-import { systemClock, type Clock } from './ports/clock.js';
+import { ScaledClock, systemClock, type Clock } from './ports/clock.js';
 import type { CodeStore } from './ports/code-store.js';
 import type { PushSubscriptionStore } from './ports/push-subscription-store.js';
 import type { SmsOptOutStore } from './ports/sms-opt-out-store.js';
@@ -62,6 +64,8 @@ export interface NudgeOptions {
   /** Where the embedded database lives. Default ./.nudge */
   dataDir: string;
   clock?: Clock;
+  /** Runs `clock` this many times faster from the start (ScaledClock), for demos: 60 = a minute per second. Default 1. */
+  timeScale?: number;
   /** How the timer scheduler and the dispatcher sleep. Default: real timers on `clock`. */
   wakeups?: { timers: Wakeup; outbox: Wakeup };
   logger?: FastifyServerOptions['logger'];
@@ -255,7 +259,16 @@ function channelProviders(config: Config, deps: ChannelDeps): Map<string, Channe
 
 export async function createNudge(options: NudgeOptions): Promise<Nudge> {
   const { config } = options;
-  const clock = options.clock ?? systemClock;
+  const clock = (options.timeScale ?? 1) === 1 ? (options.clock ?? systemClock) : new ScaledClock(options.timeScale!, options.clock);
+  // The demo's stand-in mail server, first: a port in use stops the start before anything opens.
+  let mailCatcher: MailCatcher | null = null;
+  if (config.demo?.mail) {
+    const { host, port } = config.demo.mail;
+    mailCatcher = new MailCatcher({ now: () => clock.now() });
+    await mailCatcher.listen(host, port).catch((error: Error) => {
+      throw new Error(`demo.mail: the demo's mail server cannot listen on ${host}:${port} (${error.message}); give the email channel another port`);
+    });
+  }
   const store = await openStore(config, options.dataDir);
   const metrics = new Metrics();
   const pipeline = new IngestPipeline(store, clock, {
@@ -411,6 +424,12 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     now: () => clock.now(),
     logger: options.logger,
   });
+  const demo = config.demo;
+  if (demo) {
+    await app.register((scope, _opts, done) => {
+      demoRoutes(scope, { siteDir: demo.siteDir, timeScale: clock.rate ?? 1, mail: mailCatcher }).then(() => done(), done);
+    });
+  }
 
   return {
     app,
@@ -441,6 +460,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
       // Outcomes of the last deliveries still go onto the timelines, before ingestion closes.
       await scheduler.stop();
       await dispatcher.stop();
+      await mailCatcher?.close();
       await messageEvents.flush();
       await pipeline.close();
       await triggerEngine.idle();

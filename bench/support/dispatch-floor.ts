@@ -37,8 +37,8 @@ async function paced<M extends FloorMessage>(messages: readonly M[], concurrency
   const worker = async () => {
     for (let i = next++; i < messages.length; i = next++) {
       const m = messages[i]!;
-      const waitMs = m.dueAt - Date.now();
-      if (waitMs > 0) await sleep(waitMs);
+      // A timer may fire a millisecond early by the wall clock: check again on waking.
+      for (let waitMs = m.dueAt - Date.now(); waitMs > 0; waitMs = m.dueAt - Date.now()) await sleep(waitMs);
       try {
         await send(m);
       } catch (error) {

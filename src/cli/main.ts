@@ -28,6 +28,12 @@ const port = (value: string): number => {
   return n;
 };
 
+const timeScale = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number (60: a minute of trigger time per second)');
+  return n;
+};
+
 program
   .command('serve')
   .description('Run the ingestion API, the management API and the engine')
@@ -35,9 +41,10 @@ program
   .option('-p, --port <port>', 'HTTP port (env PORT)', port, process.env['PORT'] ? port(process.env['PORT']) : 8787)
   .option('--host <host>', 'address to listen on (env HOST)', process.env['HOST'] ?? '127.0.0.1')
   .option('-d, --data <dir>', 'data directory (env NUDGE_DATA_DIR)', process.env['NUDGE_DATA_DIR'] ?? './.nudge')
-  .action(async (opts: { config: string; port: number; host: string; data: string }) => {
+  .option('--time-scale <factor>', 'run time this many times faster, for demos: 60 = a minute per second (env NUDGE_TIME_SCALE)', timeScale, process.env['NUDGE_TIME_SCALE'] ? timeScale(process.env['NUDGE_TIME_SCALE']) : 1)
+  .action(async (opts: { config: string; port: number; host: string; data: string; timeScale: number }) => {
     const config = loadConfig(opts.config);
-    const nudge = await createNudge({ config, dataDir: opts.data, logger: { level: process.env['LOG_LEVEL'] ?? 'info' } });
+    const nudge = await createNudge({ config, dataDir: opts.data, timeScale: opts.timeScale, logger: { level: process.env['LOG_LEVEL'] ?? 'info' } });
     const url = await nudge.listen(opts.port, opts.host);
     const w = config.workspaces[0]!;
     console.log(`Nudge is listening on ${url}
@@ -45,6 +52,12 @@ program
   management  ${url}/api/v1  (OpenAPI: ${url}/api/v1/openapi.json)
   health      ${url}/healthz   metrics ${url}/metrics
   data        ${opts.data}`);
+    if (config.demo) console.log(`  demo shop   ${url}/shop/   (its mail: ${url}/shop/mail)`);
+    if (opts.timeScale !== 1) {
+      console.log(`  time        ${opts.timeScale}x the wall clock: stored times run ahead of it, so keep ${opts.data} for scaled runs`);
+    } else if (config.demo) {
+      console.log('  tip         npm run demo (--time-scale 60 --data .nudge/demo) to see the triggers fire in seconds');
+    }
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;

@@ -73,6 +73,8 @@ export interface Config {
   tracking: { clicks: boolean; opens: boolean; utm: UtmTemplate | null; secret: string | null };
   /** Personal discount code kinds, by name. */
   codes: Map<string, CodeKind>;
+  /** The example project's demo shop (site folder, absolute) and the mail server it stands in for; null in a real project. */
+  demo: { siteDir: string; mail: { host: string; port: number } | null } | null;
 }
 
 
@@ -138,6 +140,11 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   }
   for (const name of Object.keys(c.profiles?.latest ?? {})) {
     if (!/^[a-z][a-z0-9_]*$/.test(name)) issues.push(source.issue(['profiles', 'latest', name], 'a name is lower-case letters, digits and _, starting with a letter', { atKey: true }));
+  }
+  const demoMail = c.demo?.mail === undefined ? undefined : c.channels?.[c.demo.mail]?.smtp;
+  if (c.demo?.mail !== undefined && demoMail === undefined) issues.push(located(['demo', 'mail'], `no smtp channel "${c.demo.mail}" in channels`));
+  if (demoMail && !['127.0.0.1', 'localhost', '::1'].includes(demoMail.host)) {
+    issues.push(located(['demo', 'mail'], `the demo listens on loopback only; channel ${c.demo!.mail}'s smtp host is ${demoMail.host}`));
   }
   let phases: PhaseRules | null = null;
   if (c.phases) {
@@ -269,6 +276,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       secret: c.tracking?.secret ?? null,
     },
     codes,
+    demo: c.demo
+      ? { siteDir: path.resolve(path.dirname(path.resolve(file)), c.demo.site), mail: demoMail ? { host: demoMail.host, port: demoMail.port } : null }
+      : null,
   };
 }
 

@@ -274,6 +274,20 @@ export const ConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    demo: Type.Optional(
+      Type.Object(
+        {
+          site: Type.String({ minLength: 1, description: 'Folder of the demo shop, served at /shop/; relative to this file.' }),
+          mail: Type.Optional(
+            Type.String({
+              pattern: '^[a-z][a-z0-9_]*$',
+              description: "An smtp channel whose mail server the demo stands in for: it listens on the channel's host (loopback) and port and shows what arrives at /shop/mail. Default none.",
+            }),
+          ),
+        },
+        { additionalProperties: false, description: "The example project's demo shop; leave it out of a real project. Default: none." },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

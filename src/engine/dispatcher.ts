@@ -10,7 +10,7 @@
  *                                --retry-----> pending (notBefore = now + backoff)
  *                                --failed on every channel--> failed
  */
-import { decideDelivery, defaultDeliveryPolicy, historyWindowMs, orderForCaps, type DeliveryPolicy, type PastSend } from '../core/delivery/policy.js';
+import { decideDelivery, defaultDeliveryPolicy, historyWindowMs, orderForCaps, preferredFirst, type DeliveryPolicy, type PastSend } from '../core/delivery/policy.js';
 import type { OutboundMessage } from '../core/triggers/state.js';
 import type { Profile } from '../core/profile.js';
 import type { ChannelProvider, DeliveryOutcome, FailureReason, RenderedContent } from '../ports/channel.js';
@@ -235,7 +235,7 @@ export class Dispatcher {
       const user = users.get(key);
       const underway = this.underway.get(key) ?? [];
       const history = [...(histories.get(key) ?? []), ...underway];
-      const decisions = [m.channel, ...m.fallback].map((channel) => ({
+      const decisions = preferredFirst([m.channel, ...m.fallback], user?.traits['preferred_channel']).map((channel) => ({
         channel,
         decision: decideDelivery({ channel, topic: m.topic, triggerId: m.triggerId, consent: user?.traits['consent'], timezone: user?.computed.timezone ?? null, history, now }, policy),
       }));

@@ -14,19 +14,23 @@ export interface Wakeup {
 /** Longest single sleep; a longer one is cut into pieces, because setTimeout overflows at 2^31 ms. */
 const maxSleepMs = 3_600_000;
 
-/** Sleeps on `setTimeout`, checking the clock again on waking (a timer may fire a little early). */
+/**
+ * Sleeps on `setTimeout`, checking the clock again on waking (a timer may fire a little early).
+ * A clock with a `rate` (ScaledClock) is slept on in real time: 180 s ahead at rate 60 is 3 s.
+ */
 export class RealTimeWakeup implements Wakeup {
   private handle: ReturnType<typeof setTimeout> | undefined;
   constructor(private readonly clock: Clock) {}
 
   set(atMs: number, wake: () => void): void {
     this.clear();
+    const realMs = (clockMs: number): number => Math.min(Math.ceil(clockMs / (this.clock.rate ?? 1)), maxSleepMs);
     const check = (): void => {
       const waitMs = atMs - this.clock.now();
       if (waitMs <= 0) (this.handle = undefined), wake();
-      else this.handle = setTimeout(check, Math.min(waitMs, maxSleepMs));
+      else this.handle = setTimeout(check, realMs(waitMs));
     };
-    this.handle = setTimeout(check, Math.max(0, Math.min(atMs - this.clock.now(), maxSleepMs)));
+    this.handle = setTimeout(check, Math.max(0, realMs(atMs - this.clock.now())));
   }
 
   clear(): void {

@@ -53,7 +53,7 @@ test('the sample history exercises every example trigger, and the numbers add up
   assert.ok(report.merges > 0);
   assert.deepEqual(
     report.triggers.map((t) => t.id),
-    ['abandoned-cart', 'payment-hesitation', 'product-page-inactivity', 'tenth-purchase'],
+    ['abandoned-cart', 'help-click', 'high-value-scroll', 'payment-hesitation', 'product-page-inactivity', 'tenth-purchase'],
   );
   for (const t of report.triggers) {
     assert.ok(t.entered > 0 && t.messages.length > 0, `${t.id} is exercised`);

@@ -96,5 +96,5 @@ test("the demo shop's phases load", () => {
   const file = new URL('../../examples/shop/nudge.yaml', import.meta.url);
   const c = parseConfig(readFileSync(file, 'utf8'), 'examples/shop/nudge.yaml');
   assert.deepEqual([...(c.profiles.phases?.rules.map((r) => r.name) ?? []), c.profiles.phases?.fallback], ['disengaged', 'hesitating', 'considering', 'exploring']);
-  assert.deepEqual(c.profiles.latest.map((l) => l.name), ['cart_items', 'checkout_step']);
+  assert.deepEqual(c.profiles.latest.map((l) => l.name), ['cart_items', 'checkout_step', 'viewed_price']);
 });

@@ -29,7 +29,7 @@ describe('the example project', () => {
     assert.equal(found, true);
     assert.deepEqual(issues, []);
     assert.deepEqual([...templates.keys()].sort(), [
-      'cart-email', 'cart-push-with-code', 'cart-reminder', 'first-order-discount', 'live-chat-invitation', 'product-reminder', 'tenth-purchase-gift',
+      'cart-email', 'cart-push-with-code', 'cart-reminder', 'expert-advice', 'first-order-discount', 'help-chat', 'live-chat-invitation', 'product-reminder', 'tenth-purchase-gift',
     ]);
     const schema = JSON.parse(readFileSync(path.join(root, 'schemas/template.schema.json'), 'utf8'));
     const validate = new Ajv({ strict: false }).compile(schema);
@@ -50,6 +50,8 @@ describe('the example project', () => {
       'cart-push-with-code': { name: 'cart_updated', properties: { item_count: 2, value: 258 } },
       'cart-email': { name: 'cart_updated', properties: { item_count: 2, value: 258, items: [{ name: 'Rain jacket', price: 129, quantity: 2 }] } },
       'product-reminder': { name: 'Product', properties: { page_type: 'product', path: '/p/runner-42', title: 'Trail runner' } },
+      'expert-advice': { name: 'scroll_depth', properties: { percent: 75, page_type: 'product', path: '/p/runner-42' } },
+      'help-chat': { name: 'element_clicked', properties: { element: 'help', page_type: 'product', path: '/p/runner-42' } },
       'live-chat-invitation': { name: 'checkout_step_viewed', properties: { step: 'payment' } },
       'first-order-discount': { name: 'checkout_step_viewed', properties: { step: 'payment' } },
       'tenth-purchase-gift': { name: 'order_completed', properties: { order_id: 'o895', revenue: 217, currency: 'EUR' } },
@@ -138,7 +140,7 @@ test('nudge validate checks the templates and the steps that send them', () => {
   const run = () => spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'validate', '--config', path.join(project, 'nudge.yaml')], { cwd: root, encoding: 'utf8' });
   const clean = run();
   assert.equal(clean.status, 0, clean.stderr);
-  assert.match(clean.stdout, /4 trigger\(s\) valid .*; 7 template\(s\) valid/);
+  assert.match(clean.stdout, /6 trigger\(s\) valid .*; 9 template\(s\) valid/);
   writeFileSync(path.join(project, 'templates/cart-email.yaml'), 'id: cart-email\nemail:\n  subject: "{{ user.traits.name | shout }}"\n  text: hi\n');
   writeFileSync(path.join(project, 'templates/gift.yaml'), 'id: gift\ncode: nope\nsms:\n  text: "{{ message.code }}"\n');
   const broken = run();
@@ -167,6 +169,8 @@ test('every example template renders for a brand-new user and the least event it
     'cart-push-with-code': { name: 'cart_updated', properties: { item_count: 2 } },
     'cart-email': { name: 'cart_updated', properties: { item_count: 2 } },
     'product-reminder': { name: 'page', properties: { page_type: 'product' } },
+    'expert-advice': { name: 'scroll_depth', properties: { percent: 75, page_type: 'product' } },
+    'help-chat': { name: 'element_clicked', properties: { element: 'help' } },
     'live-chat-invitation': { name: 'checkout_step_viewed', properties: { step: 'payment' } },
     'first-order-discount': { name: 'checkout_step_viewed', properties: { step: 'payment' } },
     'tenth-purchase-gift': { name: 'order_completed', properties: {} },

@@ -20,7 +20,7 @@ describe('the example project', () => {
   test('every example trigger is valid, for the loader and for the published JSON Schema', () => {
     const { triggers, issues } = loadTriggers(examples);
     assert.deepEqual(issues, []);
-    assert.deepEqual(triggers.map((t) => t.definition.id).sort(), ['abandoned-cart', 'payment-hesitation', 'product-page-inactivity', 'tenth-purchase']);
+    assert.deepEqual(triggers.map((t) => t.definition.id).sort(), ['abandoned-cart', 'help-click', 'high-value-scroll', 'payment-hesitation', 'product-page-inactivity', 'tenth-purchase']);
     const schema = JSON.parse(readFileSync(path.join(root, 'schemas/trigger.schema.json'), 'utf8'));
     const validate = new Ajv({ strict: false }).compile(schema);
     for (const t of triggers) assert.ok(validate(parse(readFileSync(t.file, 'utf8'))), `${t.file}: ${JSON.stringify(validate.errors)}`);
@@ -87,7 +87,7 @@ test('nudge validate prints each problem and exits 1; a clean project exits 0', 
   const run = () => spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'validate', '--config', path.join(project, 'nudge.yaml')], { cwd: root, encoding: 'utf8' });
   const clean = run();
   assert.equal(clean.status, 0, clean.stderr);
-  assert.match(clean.stdout, /4 trigger\(s\) valid/);
+  assert.match(clean.stdout, /6 trigger\(s\) valid/);
   writeFileSync(path.join(project, 'triggers/broken.yaml'), 'id: broken\nentry: { event: a }\nsteps:\n  - send: pigeon\n    template: t\n');
   const broken = run();
   assert.equal(broken.status, 1);

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideDelivery, orderForCaps, type DeliveryPolicy, type PolicyInput } from '../../src/core/delivery/policy.js';
+import { decideDelivery, orderForCaps, preferredFirst, type DeliveryPolicy, type PolicyInput } from '../../src/core/delivery/policy.js';
 
 const hour = 3_600_000;
 const minute = 60_000;
@@ -125,4 +125,11 @@ test('within a batch, higher priority first, then the earlier due', () => {
     { id: 'c', priority: 50, at: 1 },
   ]);
   assert.deepEqual(ordered.map((m) => m.id), ['b', 'c', 'a']);
+});
+
+test("the user's preferred channel goes first when it is one of the step's; otherwise the step's order", () => {
+  assert.deepEqual(preferredFirst(['push', 'email', 'sms'], 'sms'), ['sms', 'push', 'email']);
+  assert.deepEqual(preferredFirst(['push', 'email'], 'in_app'), ['push', 'email'], 'not one of them: unchanged');
+  assert.deepEqual(preferredFirst(['push', 'email'], 42), ['push', 'email']);
+  assert.deepEqual(preferredFirst(['push', 'email'], undefined), ['push', 'email']);
 });

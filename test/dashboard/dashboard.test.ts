@@ -99,7 +99,7 @@ test('the dashboard in a browser', async (t) => {
     const row = page.getByRole('row', { name: /abandoned-cart/ });
     await eventually(async () => assert.match(await row.innerText(), /cart_updated\s+10\b/), 10_000);
     assert.match(await row.innerText(), /in_app 10/);
-    assert.equal(await page.getByRole('row').count(), 5, 'a header and the four example triggers');
+    assert.equal(await page.getByRole('row').count(), 7, 'a header and the six example triggers');
     await screenshot(page, 'triggers');
   });
 

@@ -25,8 +25,8 @@ test('GET /templates lists the templates in force with their channels', async ()
   assert.equal(res.status, 200);
   assert.deepEqual(res.body.issues, []);
   const push = res.body.items.find((t: { id: string }) => t.id === 'cart-push-with-code');
-  assert.deepEqual(push.channels, ['email', 'push']);
-  assert.equal(res.body.items.length, 7);
+  assert.deepEqual(push.channels, ['email', 'push', 'in_app']);
+  assert.equal(res.body.items.length, 9);
 });
 
 test('a preview renders the parts of one channel for the user and the event given', async () => {

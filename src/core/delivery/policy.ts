@@ -12,6 +12,8 @@
  *   decided in the same batch go first (see `orderForCaps`).
  * - Quiet hours: from `from` to `to` local time in the user's zone (may span midnight), for the
  *   listed channels; a message due inside is deferred to the end (`defer`) or dropped (`drop`).
+ * - Preference: the user's `preferred_channel` trait, when it is one of the step's channels, is
+ *   tried first (`preferredFirst`).
  */
 import { nextLocalTime } from '../triggers/local-time.js';
 
@@ -95,6 +97,15 @@ export function decideDelivery(input: PolicyInput, policy: DeliveryPolicy): Poli
     }
   }
   return { action: 'send' };
+}
+
+/**
+ * The channels a message may use, the user's preferred one first: a `preferred_channel` trait
+ * naming one of them moves it to the front; the others keep the step's order.
+ */
+export function preferredFirst(channels: readonly string[], preferred: unknown): string[] {
+  if (typeof preferred !== 'string' || !channels.includes(preferred)) return [...channels];
+  return [preferred, ...channels.filter((c) => c !== preferred)];
 }
 
 /** Messages decided together: higher priority first, then the earlier due, so caps keep the important ones. */

@@ -29,9 +29,9 @@ import fc from 'fast-check';
 import { openedEvents } from '../../../src/core/triggers/catalog.js';
 import { d, exampleText, h, Harness, m, s, T0, triggerFrom, type Ev, type Recorded, type Sent } from './harness.js';
 
-const cart = triggerFrom(exampleText('abandoned-cart').replace('fallback: [email]', 'fallback: [email]\n    fallback_if_unopened: 1h'), 'abandoned-cart.yaml');
+const cart = triggerFrom(exampleText('abandoned-cart').replace('fallback: [email, in_app]', 'fallback: [email]\n    fallback_if_unopened: 1h'), 'abandoned-cart.yaml');
 const inactivity = triggerFrom(
-  exampleText('product-page-inactivity').replace('fallback: [email]', 'fallback: [email, sms]\n        fallback_if_unopened: 30m'),
+  exampleText('product-page-inactivity').replace('fallback: [in_app]', 'fallback: [email, sms]\n        fallback_if_unopened: 30m'),
   'product-page-inactivity.yaml',
 );
 

@@ -61,7 +61,7 @@ const cartEdited = triggerFrom(
 );
 
 /** Scenario 13 with the push's unopened fallback: email when the push is not opened within an hour of its delivery. */
-const cartUnopened = triggerFrom(exampleText('abandoned-cart').replace('fallback: [email]', 'fallback: [email]\n    fallback_if_unopened: 1h'), 'abandoned-cart.yaml');
+const cartUnopened = triggerFrom(exampleText('abandoned-cart').replace('fallback: [email, in_app]', 'fallback: [email]\n    fallback_if_unopened: 1h'), 'abandoned-cart.yaml');
 
 /** Its send is the last step (the run completes at once) and has two fallbacks; purchases end it. */
 const browse = triggerFrom(`
@@ -901,7 +901,7 @@ describe('what a send carries', () => {
     assert.equal(inApp.key, `w1/ann/${runId}/nudge-in-app`);
     assert.deepEqual(
       { key: push.key, runId: push.runId, stepId: push.stepId, channel: push.channel, fallback: push.fallback, priority: push.priority, topic: push.topic, version: push.version, at: push.at },
-      { key: `w1/ann/${runId}/personal-code`, runId, stepId: 'personal-code', channel: 'push', fallback: ['email'], priority: 70, topic: 'marketing', version: cart.version, at: T0 + 10 * m },
+      { key: `w1/ann/${runId}/personal-code`, runId, stepId: 'personal-code', channel: 'push', fallback: ['email', 'in_app'], priority: 70, topic: 'marketing', version: cart.version, at: T0 + 10 * m },
     );
     assert.deepEqual(push.entry, { messageId: 'c1', type: 'track', name: 'cart_updated', properties: { item_count: 2 }, timestamp: T0 });
   });
