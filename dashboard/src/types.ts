@@ -44,6 +44,9 @@ export interface Profile {
     sessionCount: number;
     session: { id: string; startedAt: string; lastEventAt: string; eventCount: number; pageCount: number } | null;
     lastPage: { url: string | null; path: string | null; title: string | null; name: string | null; enteredAt: string; dwellMs: number | null } | null;
+    /** The behavioral phase (nudge.yaml `phases`) as of now, and since when; null without phases. */
+    phase: string | null;
+    phaseSince: string | null;
     timezone: string | null;
     locale: string | null;
   };

@@ -81,6 +81,7 @@ function Behaviour({ profile: p }: { profile: Profile }) {
     <>
       <Facts
         items={[
+          ...(c.phase ? ([['Phase', `${c.phase}${c.phaseSince ? ` since ${relative(c.phaseSince, Date.now())}` : ''}`]] as [string, string][]) : []),
           ['Now', phaseOf(p)],
           ['Events', count(c.eventCount)],
           ['Sessions', count(c.sessionCount)],
