@@ -36,7 +36,6 @@
  * BENCH_KEEP=1 keeps the temporary directory (databases, templates, profiles).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -46,7 +45,7 @@ import type { EventSummary, OutboundMessage } from '../src/core/triggers/state.j
 import { createNudge, type Nudge } from '../src/main.js';
 import type { RenderedContent } from '../src/ports/channel.js';
 import { envInt, formatTable, num, type Benchmark, type BenchmarkReport, type SummaryRow } from './support/benchmark.js';
-import { formatProfileSummary, summariseCpuProfile } from './support/cpu-profile.js';
+import { formatProfileSummary, startProfiler, summariseCpuProfile } from './support/cpu-profile.js';
 import { smtpFloor, smtpPool, webhookFloor, type FloorMessage, type FloorResult } from './support/dispatch-floor.js';
 import { DispatchReceiver, type SinkReport } from './support/dispatch-receiver.js';
 import { repoRoot } from './support/nudge-server.js';
@@ -680,20 +679,6 @@ async function sleepUntil(t: number): Promise<void> {
   for (let ms = t - Date.now(); ms > 0; ms = t - Date.now()) await sleep(ms);
 }
 
-/** A CPU profile of this process from now until `stop`, through the inspector (no restart needed). */
-async function startProfiler(): Promise<{ stop(file: string): Promise<void> }> {
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  return {
-    async stop(file) {
-      const { profile } = await session.post('Profiler.stop');
-      writeFileSync(file, JSON.stringify(profile));
-      session.disconnect();
-    },
-  };
-}
 
 const ms = (n: number) => (Number.isNaN(n) ? '–' : `${num(n)} ms`);
 

@@ -28,7 +28,6 @@
  * BENCH_CPU_PROF=1 also records a CPU profile of this process during Nudge's window.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -38,7 +37,7 @@ import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/config.js';
 import { createNudge, type Nudge } from '../src/main.js';
 import { envInt, formatTable, num, type Benchmark, type BenchmarkReport, type SummaryRow } from './support/benchmark.js';
-import { formatProfileSummary, summariseCpuProfile } from './support/cpu-profile.js';
+import { formatProfileSummary, startProfiler, summariseCpuProfile } from './support/cpu-profile.js';
 import { LatenessReceiver, type PathReport } from './support/lateness-receiver.js';
 import { repoRoot } from './support/nudge-server.js';
 import { cpuTimeMsOf, machineBusyMs } from './support/processes.js';
@@ -494,20 +493,6 @@ async function sleepUntil(t: number): Promise<void> {
   if (ms > 0) await sleep(ms);
 }
 
-/** A CPU profile of this process from now until `stop`, through the inspector (no restart needed). */
-async function startProfiler(): Promise<{ stop(file: string): Promise<void> }> {
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  return {
-    async stop(file) {
-      const { profile } = await session.post('Profiler.stop');
-      writeFileSync(file, JSON.stringify(profile));
-      session.disconnect();
-    },
-  };
-}
 
 interface JobData {
   key: string;

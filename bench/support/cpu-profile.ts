@@ -3,7 +3,8 @@
  * (a package, a file of the product, GC, idle), and inclusive time of the product's own functions,
  * which shows the phases (translate, fold, commit …) without reading a flame graph.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 
 interface ProfileNode {
   id: number;
@@ -119,4 +120,19 @@ function isProductUrl(url: string, productRoot: string): boolean {
 function shortPath(url: string, productRoot: string): string {
   const file = url.startsWith('file://') ? decodeURIComponent(new URL(url).pathname) : url;
   return file.startsWith(`${productRoot}/`) ? file.slice(productRoot.length + 1) : file;
+}
+
+/** A CPU profile of this process from now until `stop`, through the inspector (no restart needed). */
+export async function startProfiler(): Promise<{ stop(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
