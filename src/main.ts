@@ -37,6 +37,7 @@ import { IngestPipeline } from './engine/ingest-pipeline.js';
 import { MessageEvent, MessageEvents } from './engine/message-events.js';
 import { InboxHub } from './engine/inbox-hub.js';
 import { MessageLinks } from './engine/message-links.js';
+import { SmsConsent } from './engine/sms-consent.js';
 import { TimerScheduler } from './engine/timer-scheduler.js';
 import { TriggerEngine } from './engine/trigger-engine.js';
 import { TriggerRegistry } from './engine/trigger-registry.js';
@@ -168,10 +169,12 @@ function channelData(stores: DeliveryStores): ChannelData {
   const phonesOf = (profile: Profile): string[] => (typeof profile.traits['phone'] === 'string' ? [profile.traits['phone']] : []);
   return {
     async exportUser(workspaceId, profile, identities) {
+      const sms = await stores.smsOptOuts.exportUser(workspaceId, { phones: phonesOf(profile), identities });
       return {
         inbox: (await stores.inbox.exportUser(workspaceId, identities)).map(presentInboxItem),
         pushSubscriptions: (await stores.pushSubscriptions.exportUser(workspaceId, identities)).map(presentSubscription),
-        smsConsent: await stores.smsOptOuts.exportUser(workspaceId, phonesOf(profile)),
+        smsConsent: sms.consent,
+        smsRecipients: sms.recipients,
         discountCodes: await stores.codes.exportUser(workspaceId, [profile.profileId]),
       };
     },
@@ -179,7 +182,8 @@ function channelData(stores: DeliveryStores): ChannelData {
       return {
         inbox: await stores.inbox.eraseUser(workspaceId, identities),
         pushSubscriptions: await stores.pushSubscriptions.eraseUser(workspaceId, identities),
-        smsConsent: await stores.smsOptOuts.eraseUser(workspaceId, phonesOf(profile)),
+        // The numbers' consent records and the entries naming the user as a number's recipient.
+        smsConsent: await stores.smsOptOuts.eraseUser(workspaceId, { phones: phonesOf(profile), identities }),
         discountCodes: await stores.codes.eraseUser(workspaceId, [profile.profileId]),
       };
     },
@@ -199,8 +203,10 @@ interface ChannelDeps {
   links: MessageLinks;
   stores: DeliveryStores;
   inboxHub: InboxHub;
+  smsConsent: SmsConsent;
   dataDir: string;
   clock: Clock;
+  reportError: (error: unknown) => void;
 }
 
 function channelProviders(config: Config, deps: ChannelDeps): Map<string, ChannelProvider> {
@@ -241,6 +247,14 @@ function channelProviders(config: Config, deps: ChannelDeps): Map<string, Channe
           timeoutMs: c.timeoutMs,
           recipientOf: (d) => deps.traitOf(d.workspaceId, d.message.profileId, 'phone'),
           optOuts: deps.stores.smsOptOuts,
+          // The webhooks' clock: opt-outs from either side are ordered by one time.
+          now: () => deps.clock.now(),
+          // Who each number was texted for, so that its STOP reaches their consent (engine/sms-consent.ts).
+          // Recorded as Twilio accepts the text, because only the channel knows the exact number it
+          // went to (the dispatcher's outcome does not, and the trait may change meanwhile); kept
+          // here rather than in the channel, which stays a provider that reports what it did.
+          onSent: (d, to, at) => deps.smsConsent.texted(d.workspaceId, d.message.profileId, to, at).catch(deps.reportError),
+          onOptOut: async (d, to, keyword) => void (await deps.smsConsent.optedOut(d.workspaceId, to, keyword, d.message.profileId)),
         });
       case 'in-app':
         return new InAppChannel({
@@ -316,6 +330,8 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
   const profilesOf = (workspaceId: string, ids: readonly string[]) => pipeline.profilesByIds(workspaceId, ids);
   const messageEvents = new MessageEvents({ submit, profilesOf, clock, onError: reportError });
   const consent = new ConsentService({ submit, profile: (workspaceId, id) => pipeline.profile(workspaceId, id), events: messageEvents, clock });
+  const smsChannelName = Object.entries(config.channels).find(([, c]) => c.kind === 'twilio')?.[0];
+  const smsConsent = new SmsConsent({ optOuts: deliveryStores.smsOptOuts, consent, profile: (workspaceId, id) => pipeline.profile(workspaceId, id), channel: smsChannelName });
   const inboxHub = new InboxHub();
   // Made at start, so the key a backend needs to sign its users' tokens is there to be read.
   const inboxSecrets = new Map(config.workspaces.map((w) => [w.id, w.inboxSecret ?? storedSecret(options.dataDir, `inbox-${w.id}`)]));
@@ -323,7 +339,9 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     links,
     stores: deliveryStores,
     inboxHub,
+    smsConsent,
     clock,
+    reportError,
     dataDir: options.dataDir,
     identitiesOf: (workspaceId, profileId) => pipeline.identitiesOf(workspaceId, profileId),
     publicUrl: config.publicUrl,
@@ -419,7 +437,16 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
       secretOf: (workspaceId) => inboxSecrets.get(workspaceId),
       onInteraction: (workspaceId, identityKey, item, kind, detail, at) => inboxInteraction(pipeline, messageEvents, workspaceId, identityKey, item, kind, detail, at),
     },
-    sms: smsChannel ? { optOuts: deliveryStores.smsOptOuts, authToken: smsChannel.authToken, ...(smsChannel.helpText === undefined ? {} : { helpText: smsChannel.helpText }) } : null,
+    sms: smsChannel
+      ? {
+          optOuts: deliveryStores.smsOptOuts,
+          authToken: smsChannel.authToken,
+          ...(smsChannel.helpText === undefined ? {} : { helpText: smsChannel.helpText }),
+          // STOP and START reach the consent of the number's users before Twilio gets its answer.
+          onOptOut: async (workspaceId, phone, keyword) => void (await smsConsent.optedOut(workspaceId, phone, keyword)),
+          onOptIn: async (workspaceId, phone, keyword) => void (await smsConsent.optedIn(workspaceId, phone, keyword)),
+        }
+      : null,
     vapidPublicKey: pushChannel ? vapidKeys(pushChannel, options.dataDir).publicKey : null,
     now: () => clock.now(),
     logger: options.logger,

@@ -18,7 +18,8 @@
  * - 400 with Twilio error 21211, 21614 or 21217 (the `To` number is invalid or not a mobile
  *   number): failed, `invalid_recipient`.
  * - 400 with 21610 (the number replied STOP to the sender): failed, `no_consent`, and the opt-out
- *   is recorded in the store (keyword `twilio:21610`), so later messages fail before a request.
+ *   is recorded in the store (keyword `twilio:21610`), so later messages fail before a request;
+ *   when the store applied it, `onOptOut` is told, so it can reach the users' consent.
  * - 401, 403: retried. The credentials or the account are refused, which is our configuration's
  *   fault and refuses every message alike: retrying gives the operator time to fix the token while
  *   messages wait (once retries run out the dispatcher falls back), instead of marking every
@@ -27,6 +28,11 @@
  * - Any other status (other 4xx error codes, 3xx): failed, `rejected`, with Twilio's code and message.
  * Errors name the request and Twilio's code and message; the recipient's number is replaced by
  * `<To>` in them, as errors are stored and shown with the message.
+ *
+ * After a 2xx, `onSent` is told the number the text went to, before the outcome is returned: the
+ * channel is the only one to know it (the dispatcher's outcome names the channel, not the number),
+ * and what Nudge makes of it (remembering who the number belongs to, for a later STOP) is the
+ * composition root's business, not the provider's.
  *
  * At least once: Twilio's Messages API takes no idempotency key, so a request that timed out
  * after Twilio accepted it is sent again when retried. `timeoutMs` should stay well above
@@ -65,6 +71,16 @@ export interface SmsTwilioOptions {
   recipientOf: (delivery: Delivery) => Promise<string | null>;
   /** Numbers that opted out: checked before each send, and told of Twilio's 21610. */
   optOuts: SmsOptOutStore;
+  /**
+   * Twilio accepted a text to `to` at `at`. Awaited before the outcome; the message stays
+   * delivered whatever it does, so it reports its own errors (a rejection is ignored). Default none.
+   */
+  onSent?: (delivery: Delivery, to: string, at: number) => Promise<void>;
+  /**
+   * The store applied an opt-out Twilio reported for `to` (keyword `twilio:21610`) while sending
+   * `delivery`. Awaited; a rejection is named in the failed outcome's error. Default none.
+   */
+  onOptOut?: (delivery: Delivery, to: string, keyword: string, at: number) => Promise<void>;
   /** The time an opt-out reported by Twilio is recorded at, and `Retry-After` dates are read against, in ms. Default `Date.now`. */
   now?: () => number;
 }
@@ -150,12 +166,28 @@ export class SmsTwilioChannel implements ChannelProvider {
     const answer = await this.post(form.toString());
     if ('outcome' in answer) return answer.outcome;
     const outcome = outcomeOf(this.where, answer, to, this.now());
-    if (outcome.status !== 'failed' || outcome.reason !== 'no_consent') return outcome;
-    try {
-      await this.options.optOuts.optOut(delivery.workspaceId, to, this.now(), `twilio:${unsubscribedCode}`);
+    if (outcome.status === 'delivered') {
+      try {
+        await this.options.onSent?.(delivery, to, this.now());
+      } catch {
+        // The text is out: delivered, whatever the hook says (it reports its own errors).
+      }
       return outcome;
+    }
+    if (outcome.status !== 'failed' || outcome.reason !== 'no_consent') return outcome;
+    const keyword = `twilio:${unsubscribedCode}`;
+    const at = this.now();
+    let applied: boolean;
+    try {
+      applied = await this.options.optOuts.optOut(delivery.workspaceId, to, at, keyword);
     } catch (error) {
       return { ...outcome, error: `${outcome.error}; recording the opt-out failed: ${messageOf(error)}` };
+    }
+    try {
+      if (applied) await this.options.onOptOut?.(delivery, to, keyword, at);
+      return outcome;
+    } catch (error) {
+      return { ...outcome, error: `${outcome.error}; applying the opt-out to the user failed: ${messageOf(error)}` };
     }
   }
 

@@ -7,7 +7,8 @@
  * event before `update` returns: the next message decided after it sees it, a crash cannot lose it,
  * and the user's timeline shows it, with a `Consent Updated` event (and `Unsubscribed` when
  * something was turned off) beside it. Changes to one user are applied one after the other, so
- * two at once cannot overwrite each other.
+ * two at once cannot overwrite each other. Every change takes this path: the API, the unsubscribe
+ * page and one-click unsubscribe (a message's link), and SMS keywords (engine/sms-consent.ts).
  *
  * Turning a broad key off (`marketing: false`) also drops the narrower keys that would still allow
  * it (`email:marketing: true`): "unsubscribe from all marketing" means all of it.
@@ -36,6 +37,11 @@ export interface ConsentUpdate {
   source: string;
   /** The message the change was made from (an unsubscribe link), if any. */
   message?: MessageRef & { channel: string };
+  /**
+   * More about the change for the timeline events, beside `changes`, `consent`, `source` and
+   * `from` (which it cannot override): `{ channel: 'sms', keyword: 'STOP' }` for a text. Default none.
+   */
+  properties?: JsonObject;
 }
 
 const consentKey = /^[a-z0-9_]+(:[a-z0-9_]+)?$/;
@@ -116,14 +122,14 @@ export class ConsentService {
         receivedAt: at,
       },
     ]);
-    const properties = { changes: update.changes, consent, source: update.source };
+    const properties = { ...update.properties, changes: update.changes, consent, source: update.source };
     const { events } = this.options;
     const id = randomUUID();
     if (update.message) events.record(workspaceId, update.message, MessageEvent.consentUpdated, properties, `consent:${id}`, at);
     else events.recordForUser(workspaceId, profile.profileId, MessageEvent.consentUpdated, properties, `nudge:consent-updated:${id}`, at);
     const off = Object.entries(update.changes).filter(([, v]) => v === false).map(([k]) => k);
     if (off.length > 0) {
-      const unsubscribed = { from: off, source: update.source };
+      const unsubscribed = { ...update.properties, from: off, source: update.source };
       if (update.message) events.record(workspaceId, update.message, MessageEvent.unsubscribed, unsubscribed, 'unsubscribed', at);
       else events.recordForUser(workspaceId, profile.profileId, MessageEvent.unsubscribed, unsubscribed, `nudge:unsubscribed:${id}`, at);
     }

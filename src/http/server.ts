@@ -27,7 +27,7 @@ import type { Metrics } from './metrics.js';
 import { codeRoutes } from './code-routes.js';
 import { pushAdminRoutes, pushRoutes } from './push-routes.js';
 import { sdkRoutes } from './sdk-routes.js';
-import { smsRoutes, type SmsStatusReport } from './sms-routes.js';
+import { smsRoutes, type SmsRouteDeps, type SmsStatusReport } from './sms-routes.js';
 import { inboxAdminRoutes, inboxRoutes, type InboxRouteDeps } from './inbox-routes.js';
 import { findUser } from './find-user.js';
 import { consentRoutes } from './consent-routes.js';
@@ -55,7 +55,7 @@ export interface ServerDeps {
   /** Users' in-app inboxes and their live streams. */
   inbox: Pick<InboxRouteDeps, 'store' | 'hub' | 'secretOf' | 'onInteraction'>;
   /** The SMS channel's incoming messages (STOP, START, HELP) and delivery reports; null without one. */
-  sms: { optOuts: SmsOptOutStore; authToken: string; helpText?: string } | null;
+  sms: ({ optOuts: SmsOptOutStore; authToken: string } & Pick<SmsRouteDeps, 'helpText' | 'onOptOut' | 'onOptIn'>) | null;
   metrics: Metrics;
   now: () => number;
   logger?: FastifyServerOptions['logger'];
@@ -161,6 +161,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         authTokenOf: (workspaceId) => (workspaces.has(workspaceId) ? sms.authToken : undefined),
         optOuts: sms.optOuts,
         ...(sms.helpText === undefined ? {} : { helpText: sms.helpText }),
+        ...(sms.onOptOut === undefined ? {} : { onOptOut: sms.onOptOut }),
+        ...(sms.onOptIn === undefined ? {} : { onOptIn: sms.onOptIn }),
         now: deps.now,
         onStatus: (workspaceId, report, at) => smsStatusEvent(deps.messageEvents, workspaceId, report, at),
       }).then(() => done(), done);

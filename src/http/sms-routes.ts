@@ -3,12 +3,15 @@
  * - `POST /v1/sms/{workspaceId}/inbound`, the number's incoming-message webhook. A message that
  *   is only an opt-out keyword (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT) or
  *   opt-in keyword (START, YES, UNSTOP), trimmed and in any case, is recorded in the opt-out store
- *   for its `From` number; then `onOptOut` / `onOptIn` are called, so the integrator can update the
- *   user's consent and put it on their timeline. A change older than the number's record (a late
- *   webhook) is not applied and calls nothing. HELP or INFO is answered with `helpText`; without
- *   one, with nothing (Twilio's default opt-out handling answers HELP itself). The answer is TwiML
- *   (`text/xml`): `<Response/>`, or `<Response><Message>…</Message></Response>`. Other messages
- *   are acknowledged and ignored.
+ *   for its `From` number; then `onOptOut` / `onOptIn` are called and awaited before the answer.
+ *   Nudge wires them to engine/sms-consent.ts: the SMS channel turned off (STOP) or on (START) in
+ *   the consent of the users Nudge texted at that number and who still have it as their `phone`,
+ *   committed, with `Unsubscribed` / `Consent Updated` (`channel`, `keyword`) on their timelines.
+ *   A number Nudge never texted maps to no user; its opt-out still holds on the number. A change
+ *   older than the number's record (a late webhook) is not applied and calls nothing. HELP or INFO
+ *   is answered with `helpText`; without one, with nothing (Twilio's default opt-out handling
+ *   answers HELP itself). The answer is TwiML (`text/xml`): `<Response/>`, or
+ *   `<Response><Message>…</Message></Response>`. Other messages are acknowledged and ignored.
  * - `POST /v1/sms/{workspaceId}/status`, the status callback the channel asks for: `MessageSid`,
  *   `MessageStatus` and `ErrorCode`. The final states (delivered, undelivered, failed) are passed
  *   to `onStatus`; the ones on the way (queued, sent …) are acknowledged and ignored. 204.
@@ -54,9 +57,9 @@ export interface SmsRouteDeps {
   /** The answer to HELP and INFO. Default none: an empty answer. */
   helpText?: string;
   now: () => number;
-  /** After an opt-out was stored; `keyword` upper-cased (STOP …). Default none. */
+  /** After an opt-out was stored, awaited before the answer; `keyword` upper-cased (STOP …). Default none. */
   onOptOut?: KeywordCallback;
-  /** After an opt-in was stored; `keyword` upper-cased (START …). Default none. */
+  /** After an opt-in was stored, awaited before the answer; `keyword` upper-cased (START …). Default none. */
   onOptIn?: KeywordCallback;
   /** A message reached a final state. Default none. */
   onStatus?: (workspaceId: string, report: SmsStatusReport, at: number) => Promise<void> | void;

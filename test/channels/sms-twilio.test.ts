@@ -237,10 +237,45 @@ describe('answers', () => {
       error: `POST ${api.url}/2010-04-01/Accounts/${accountSid}/Messages.json: HTTP 400, Twilio error 21610: Attempt to send to unsubscribed recipient`,
       reason: 'no_consent',
     });
-    assert.deepEqual(await optOuts.exportUser('shop', [to]), [{ workspaceId: 'shop', phone: to, optedOut: true, at: t0, keyword: 'twilio:21610' }]);
+    assert.deepEqual((await optOuts.exportUser('shop', { phones: [to], identities: [] })).consent, [{ workspaceId: 'shop', phone: to, optedOut: true, at: t0, keyword: 'twilio:21610' }]);
     assert.equal(await optOuts.isOptedOut('other-workspace', to), false);
     const again = await requestsDuring(async () => assert.ok(failed('no_consent')(await c.send(delivery()))));
     assert.equal(again.length, 0);
+  });
+
+  test('the hooks: onSent after a 2xx with the number texted; onOptOut only when the store applied a 21610', async () => {
+    const calls: unknown[][] = [];
+    const optOuts = new MemorySmsOptOutStore();
+    const hooks = {
+      onSent: async (d: Delivery, to: string, at: number) => void calls.push(['sent', d.message.profileId, to, at]),
+      onOptOut: async (d: Delivery, to: string, keyword: string, at: number) => void calls.push(['optOut', d.message.profileId, to, keyword, at]),
+    };
+    assert.equal((await channel({ optOuts, now, ...hooks }).send(delivery())).status, 'delivered');
+    assert.deepEqual(calls.splice(0), [['sent', 'user-1', ann, t0]]);
+
+    const to = '+14155550162';
+    api.answer(to, { error: 21610 });
+    assert.ok(failed('no_consent')(await channel({ to, optOuts, now, ...hooks }).send(delivery())));
+    assert.deepEqual(calls.splice(0), [['optOut', 'user-1', to, 'twilio:21610', t0]]);
+    // A newer opt-in is on record (a START the webhook stored first): the 21610 at t0 is not applied.
+    await optOuts.optIn('shop', to, t0 + 1);
+    assert.ok(failed('no_consent')(await channel({ to, optOuts, now, ...hooks }).send(delivery())));
+    assert.deepEqual(calls, [], 'not applied: nothing to tell');
+  });
+
+  test('a failing onSent leaves the text delivered; a failing onOptOut is named in the error', async () => {
+    const broken = async () => {
+      throw new Error('store down');
+    };
+    const outcome = await channel({ onSent: broken }).send(delivery());
+    assert.equal(outcome.status, 'delivered');
+    const to = '+14155550163';
+    api.answer(to, { error: 21610 });
+    const optOuts = new MemorySmsOptOutStore();
+    const refused = await channel({ to, optOuts, now, onOptOut: broken }).send(delivery());
+    assert.ok(failed('no_consent')(refused));
+    assert.match(refused.status === 'failed' ? refused.error : '', /Twilio error 21610.*; applying the opt-out to the user failed: store down$/);
+    assert.equal(await optOuts.isOptedOut('shop', to), true, 'the opt-out is recorded all the same');
   });
 
   test('another 400 error code is rejected, with Twilio’s code and message', async () => {

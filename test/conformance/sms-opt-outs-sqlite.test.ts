@@ -38,7 +38,27 @@ test('onDatabase shares a database another store opened, which stays open when t
     assert.ok(db.open);
     assert.equal(await timers.count(), 1);
     assert.equal(await SqliteSmsOptOutStore.onDatabase(db).isOptedOut('w1', '+14155550100'), true, 'a second open finds the table migrated');
-    assert.deepEqual(db.prepare("SELECT value FROM sms_consent_meta WHERE key = 'schema_version'").pluck().get(), 1);
+    assert.deepEqual(db.prepare("SELECT value FROM sms_consent_meta WHERE key = 'schema_version'").pluck().get(), 2);
+  } finally {
+    db.close();
+  }
+});
+
+test('a database from before recipients were kept is upgraded in place, its records kept', async () => {
+  const db = new Database(path.join(dir, 'version-1.db'));
+  try {
+    db.exec(`
+      CREATE TABLE sms_consent_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO sms_consent_meta (key, value) VALUES ('schema_version', 1);
+      CREATE TABLE sms_consent (workspace_id TEXT NOT NULL, phone TEXT NOT NULL, opted_out INTEGER NOT NULL, at INTEGER NOT NULL, keyword TEXT, PRIMARY KEY (workspace_id, phone)) WITHOUT ROWID;
+      CREATE INDEX sms_consent_opted_out ON sms_consent (workspace_id, phone) WHERE opted_out = 1;
+      INSERT INTO sms_consent VALUES ('w1', '+14155550100', 1, 1000, 'STOP');
+    `);
+    const optOuts = SqliteSmsOptOutStore.onDatabase(db);
+    assert.equal(await optOuts.isOptedOut('w1', '+14155550100'), true);
+    await optOuts.recordRecipient('w1', '+14155550100', 'u:ada', 2000);
+    assert.deepEqual(await optOuts.recipientsOf('w1', '+14155550100'), [{ workspaceId: 'w1', phone: '+14155550100', recipient: 'u:ada', at: 2000 }]);
+    assert.deepEqual(db.prepare("SELECT value FROM sms_consent_meta WHERE key = 'schema_version'").pluck().get(), 2);
   } finally {
     db.close();
   }

@@ -1,13 +1,24 @@
 /**
- * SMS consent records in SQLite (WAL, one writing process), in a table of its own: by default a
+ * SMS consent records in SQLite (WAL, one writing process), in tables of their own: by default a
  * file of its own, or, through `onDatabase`, a database another store opened. One row per
  * workspace and number, keyed by both (a WITHOUT ROWID table: the send-time check is one lookup in
  * the primary key); opt-outs are listed through a partial index. Each change is one statement, and
  * "not older than the record" is the upsert's own condition, so no read precedes the write.
+ * Recipients are one row per workspace, number and recipient (`recipientsOf` reads one range of
+ * the primary key), the later time kept by the upsert's condition; an index by recipient serves
+ * export and erasure.
  */
 import Database from 'better-sqlite3';
 import { clampLimit, cursorKey, encodeCursor, type Page, type PageRequest } from '../../ports/pagination.js';
-import { assertConsentChange, type SmsConsentRecord, type SmsOptOutStore } from '../../ports/sms-opt-out-store.js';
+import {
+  assertConsentChange,
+  clampRecipientsLimit,
+  type SmsConsentRecord,
+  type SmsOptOutStore,
+  type SmsRecipient,
+  type SmsUserData,
+  type SmsUserKeys,
+} from '../../ports/sms-opt-out-store.js';
 import { migrate, openDatabase, type SharedDatabase } from './database.js';
 
 export interface SqliteSmsOptOutStoreOptions {
@@ -30,6 +41,16 @@ const migrations: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX sms_consent_opted_out ON sms_consent (workspace_id, phone) WHERE opted_out = 1;
   `,
+  `
+  CREATE TABLE sms_recipients (
+    workspace_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, phone, recipient)
+  ) WITHOUT ROWID;
+  CREATE INDEX sms_recipients_by_recipient ON sms_recipients (workspace_id, recipient);
+  `,
 ];
 
 interface ConsentRow {
@@ -42,6 +63,17 @@ interface ConsentRow {
 
 const columns = 'workspace_id, phone, opted_out, at, keyword';
 
+interface RecipientRow {
+  workspace_id: string;
+  phone: string;
+  recipient: string;
+  at: number;
+}
+
+function toRecipient(r: RecipientRow): SmsRecipient {
+  return { workspaceId: r.workspace_id, phone: r.phone, recipient: r.recipient, at: r.at };
+}
+
 function toRecord(r: ConsentRow): SmsConsentRecord {
   return { workspaceId: r.workspace_id, phone: r.phone, optedOut: r.opted_out === 1, at: r.at, keyword: r.keyword };
 }
@@ -52,7 +84,7 @@ export class SqliteSmsOptOutStore implements SmsOptOutStore {
   /** False on a shared database: its owner closes it, once. */
   private readonly ownsDatabase: boolean;
   private readonly stmt;
-  private readonly eraseTx: (workspaceId: string, phones: readonly string[]) => number;
+  private readonly eraseTx: (workspaceId: string, phones: readonly string[], identities: readonly string[]) => number;
 
   /** The table in `db`, created if missing. The caller keeps the database: `close` here leaves it open. */
   static onDatabase(db: Database.Database): SqliteSmsOptOutStore {
@@ -74,11 +106,19 @@ export class SqliteSmsOptOutStore implements SmsOptOutStore {
       list: db.prepare(`SELECT ${columns} FROM sms_consent WHERE workspace_id = ? AND opted_out = 1 AND phone > ? ORDER BY phone LIMIT ?`),
       one: db.prepare(`SELECT ${columns} FROM sms_consent WHERE workspace_id = ? AND phone = ?`),
       erase: db.prepare('DELETE FROM sms_consent WHERE workspace_id = ? AND phone = ?'),
+      recordRecipient: db.prepare(
+        `INSERT INTO sms_recipients (workspace_id, phone, recipient, at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (workspace_id, phone, recipient) DO UPDATE SET at = excluded.at WHERE excluded.at > sms_recipients.at`,
+      ),
+      recipientsOf: db.prepare('SELECT workspace_id, phone, recipient, at FROM sms_recipients WHERE workspace_id = ? AND phone = ? ORDER BY at DESC, recipient LIMIT ?'),
+      recipientEntries: db.prepare('SELECT workspace_id, phone, recipient, at FROM sms_recipients WHERE workspace_id = ? AND recipient = ?'),
+      eraseRecipient: db.prepare('DELETE FROM sms_recipients WHERE workspace_id = ? AND recipient = ?'),
     };
     this.stmt = s;
-    this.eraseTx = db.transaction((workspaceId: string, phones: readonly string[]) => {
+    this.eraseTx = db.transaction((workspaceId: string, phones: readonly string[], identities: readonly string[]) => {
       let n = 0;
       for (const phone of phones) n += s.erase.run(workspaceId, phone).changes;
+      for (const recipient of identities) n += s.eraseRecipient.run(workspaceId, recipient).changes;
       return n;
     });
   }
@@ -107,17 +147,31 @@ export class SqliteSmsOptOutStore implements SmsOptOutStore {
     return { items, nextCursor: rows.length > limit && last ? encodeCursor([last.phone]) : null };
   }
 
-  async exportUser(workspaceId: string, phones: readonly string[]): Promise<SmsConsentRecord[]> {
-    return [...new Set(phones)]
+  async recordRecipient(workspaceId: string, phone: string, recipient: string, at: number): Promise<void> {
+    assertConsentChange({ workspaceId, phone, at, recipient });
+    this.stmt.recordRecipient.run(workspaceId, phone, recipient, at);
+  }
+
+  async recipientsOf(workspaceId: string, phone: string, limit?: number): Promise<SmsRecipient[]> {
+    return (this.stmt.recipientsOf.all(workspaceId, phone, clampRecipientsLimit(limit)) as RecipientRow[]).map(toRecipient);
+  }
+
+  async exportUser(workspaceId: string, user: SmsUserKeys): Promise<SmsUserData> {
+    const consent = [...new Set(user.phones)]
       .sort()
       .flatMap((phone) => {
         const row = this.stmt.one.get(workspaceId, phone) as ConsentRow | undefined;
         return row ? [toRecord(row)] : [];
       });
+    const recipients = [...new Set(user.identities)]
+      .flatMap((recipient) => (this.stmt.recipientEntries.all(workspaceId, recipient) as RecipientRow[]).map(toRecipient))
+      .sort((a, b) => (a.phone < b.phone ? -1 : a.phone > b.phone ? 1 : a.recipient < b.recipient ? -1 : a.recipient > b.recipient ? 1 : 0));
+    return { consent, recipients };
   }
 
-  async eraseUser(workspaceId: string, phones: readonly string[]): Promise<number> {
-    return phones.length > 0 ? this.eraseTx(workspaceId, [...new Set(phones)]) : 0;
+  async eraseUser(workspaceId: string, user: SmsUserKeys): Promise<number> {
+    if (user.phones.length === 0 && user.identities.length === 0) return 0;
+    return this.eraseTx(workspaceId, [...new Set(user.phones)], [...new Set(user.identities)]);
   }
 
   async close(): Promise<void> {
