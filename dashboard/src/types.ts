@@ -102,6 +102,8 @@ export interface TriggerReport {
   goalsByVariant: Record<string, number>;
   sent: { stepId: string; channel: string; variant: string; count: number }[];
   deliveries: Record<string, number>;
+  /** Runs waiting now, by step id (wait and wait_for steps; runs on older versions included); steps where none wait are absent. */
+  waiting: Record<string, number>;
 }
 
 export interface StepCounts {

@@ -401,6 +401,8 @@ class Replay {
         }
         break;
       }
+      case 'waiting':
+        break; // the waits still open at the end are read from the pending timers (pendingByStep)
     }
   }
 

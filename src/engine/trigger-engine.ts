@@ -12,6 +12,11 @@
  * that did not happen come again (events from the log after the engine's position, timers after
  * their lease).
  *
+ * Counters go in the same commit as the states that cause them: records and sends add one each,
+ * and the core's `waiting` effects move the waiting gauge of a step (state.ts), so that it always
+ * equals the runs the committed states have waiting there (a merge's source state, emptied here,
+ * is in its transition's "before").
+ *
  * After a crash, events logged but not yet applied are read back from the log at start and
  * applied with the profile as rebuilt by then (not as it was right after each event: a condition
  * on a count may see a higher count for those few events).
@@ -24,7 +29,7 @@ import type { Catalog } from '../core/triggers/catalog.js';
 import { variantLabel, type OutboundMessage, type TriggerState } from '../core/triggers/state.js';
 import { matchName, transition, type EngineInput } from '../core/triggers/transition.js';
 import type { Clock } from '../ports/clock.js';
-import { OutboxStatus, userOfPartitionKey, userRefKey, type CounterKey, type EngineCommit, type EngineStore, type OutboxEntry, type UserRef } from '../ports/engine-store.js';
+import { OutboxStatus, userOfPartitionKey, userRefKey, waitingCounter, type CounterKey, type EngineCommit, type EngineStore, type OutboxEntry, type UserRef } from '../ports/engine-store.js';
 import type { EventLog } from '../ports/event-log.js';
 import type { Timer, TimerVersion } from '../ports/timer-store.js';
 import { profilesByUser, type ProfilesOf } from './profiles-by-user.js';
@@ -314,11 +319,11 @@ export class TriggerEngine {
     const counters = new Map<string, { key: CounterKey; count: number }>();
     const completeTimers: TimerVersion[] = [];
     let position: number | undefined;
-    const count = (key: CounterKey): void => {
+    const count = (key: CounterKey, n = 1): void => {
       const id = `${key.workspaceId}\u0000${key.triggerId}\u0000${key.kind}\u0000${key.stepId}\u0000${key.channel}\u0000${key.variant}`;
       const c = counters.get(id);
-      if (c) c.count++;
-      else counters.set(id, { key, count: 1 });
+      if (c) c.count += n;
+      else counters.set(id, { key, count: n });
     };
 
     for (const { user, input } of group) {
@@ -373,6 +378,9 @@ export class TriggerEngine {
             count({ workspaceId: user.workspaceId, triggerId: r.triggerId, kind: r.kind, stepId: r.stepId ?? '', channel: '', variant });
             break;
           }
+          case 'waiting':
+            count(waitingCounter(user.workspaceId, effect.triggerId, effect.stepId), effect.delta);
+            break;
         }
       }
     }
@@ -384,7 +392,9 @@ export class TriggerEngine {
       else cancel.push(id);
     }
     const states = [...touched].map(([key, u]) => ({ ...u, state: this.states.get(key) ?? null }));
-    return { states, sends, counters: [...counters.values()], schedule, cancel, completeTimers, ...(position === undefined ? {} : { position }) };
+    // A gauge that went up and down again within the group (a wait begun and ended) has nothing to write.
+    const changed = [...counters.values()].filter((c) => c.count !== 0);
+    return { states, sends, counters: changed, schedule, cancel, completeTimers, ...(position === undefined ? {} : { position }) };
   }
 
   /** Drops the oldest cached states beyond the limit (all are committed: the store has them). */

@@ -155,6 +155,47 @@ export const ErasureBody = Type.Object({
   channels: Type.Record(Type.String(), Type.Integer(), { description: 'What the channels kept, by kind: inbox items, push subscriptions, SMS opt-outs, discount codes.' }),
 });
 
+const StepCounts = Type.Record(Type.String(), Type.Integer());
+
+/** A trigger's counters (engine/trigger-report.ts), since it was first applied. */
+export const TriggerReportBody = Type.Object({
+  entered: Type.Integer(),
+  completed: Type.Integer({ description: 'Runs that went through all their steps.' }),
+  goals: Type.Integer(),
+  exited: Type.Record(Type.String(), Type.Integer(), { description: 'Runs ended early, by reason: exit_on, merged, step_removed, step_limit.' }),
+  assigned: Type.Record(Type.String(), Type.Integer(), { description: 'Runs per `experiment=variant`.' }),
+  goalsByVariant: Type.Record(Type.String(), Type.Integer(), { description: "Goals by variant label ('' without an experiment)." }),
+  sent: Type.Array(Type.Object({ stepId: Type.String(), channel: Type.String(), variant: Type.String(), count: Type.Integer() })),
+  deliveries: Type.Record(Type.String(), Type.Integer(), { description: 'By outcome: `delivered:<channel>`, `failed`, `suppressed:<reason>`.' }),
+  waiting: Type.Record(Type.String(), Type.Integer({ minimum: 1 }), {
+    description:
+      'Runs waiting now at a `wait` or `wait_for` step, by step id (its `id`, else its path such as `1` or `0.on_timeout.1`), runs on older versions included; steps where none wait are left out. A live gauge kept by the engine, not a scan of the runs.',
+  }),
+});
+
+const triggerSummaryFields = {
+  id: Type.String(),
+  name: Type.String(),
+  version: Type.String({ description: 'Changes whenever the definition does; runs keep the version they started with.' }),
+  enabled: Type.Boolean(),
+  priority: Type.Integer(),
+  file: Type.String({ description: "The trigger's file in the project's trigger folder." }),
+  entry: Type.String({ description: 'The entry event.' }),
+  report: TriggerReportBody,
+  inFlight: Type.Integer({ description: 'Runs under way: entered minus completed and exited (waiting ones included).' }),
+  steps: Type.Record(Type.String(), Type.Object({ sent: StepCounts, outcomes: StepCounts }), { description: 'Per send step id: sent by channel, and what became of them by outcome.' }),
+};
+
+/** A trigger in force with its numbers, as listed. */
+export const TriggerSummaryBody = Type.Object(triggerSummaryFields, { $id: 'TriggerSummary' });
+
+/** One trigger with its numbers, its definition as applied and its file as written. */
+export const TriggerDetailBody = Type.Object({
+  ...triggerSummaryFields,
+  definition: Json,
+  source: Type.Union([Type.String(), Type.Null()], { description: 'The file as written; null if it is gone.' }),
+});
+
 export const defaultBacktestEvents = 100_000;
 export const defaultSampleMessages = 100;
 

@@ -18,7 +18,7 @@ import { emptyReport, reportsOf, type TriggerReport } from '../engine/trigger-re
 import type { TriggerRegistry } from '../engine/trigger-registry.js';
 import { OutboxStatus, type CounterKey, type EngineStore, type OutboxEntry } from '../ports/engine-store.js';
 import { clampLimit } from '../ports/pagination.js';
-import { ErrorBody, PageQuery, UserParams, WorkspaceQuery } from './api-schemas.js';
+import { ErrorBody, PageQuery, TriggerDetailBody, TriggerSummaryBody, UserParams, WorkspaceQuery } from './api-schemas.js';
 import type { KeyRing } from './auth.js';
 import { HttpError } from './errors.js';
 import { filteredPage } from './filtered-page.js';
@@ -72,6 +72,7 @@ type OutboxQuery = Static<typeof OutboxQuery>;
 export async function triggerRoutes(app: FastifyInstance, deps: TriggerRouteDeps): Promise<void> {
   const { keys, registry, engineStore, files } = deps;
   app.addSchema(ErrorBody);
+  app.addSchema(TriggerSummaryBody);
   app.addHook('onRequest', async (request) => keys.checkAdmin(request));
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
@@ -98,7 +99,13 @@ export async function triggerRoutes(app: FastifyInstance, deps: TriggerRouteDeps
   };
 
   app.get<{ Querystring: WorkspaceQuery }>('/triggers', {
-    schema: { summary: 'The triggers in force, with their numbers (per trigger and per step)', tags: ['triggers'], querystring: WorkspaceQuery, response: { 200: Type.Object({ items: Type.Array(Json), issues: Type.Array(Json) }), ...errors } },
+    schema: {
+      summary: 'The triggers in force, with their numbers (per trigger and per step: sent, outcomes, runs waiting now)',
+      description: 'Read from counters the engine keeps, whatever the number of users.',
+      tags: ['triggers'],
+      querystring: WorkspaceQuery,
+      response: { 200: Type.Object({ items: Type.Array(Type.Ref(TriggerSummaryBody)), issues: Type.Array(Json) }), ...errors },
+    },
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const counters = await engineStore.counters(w.id);
@@ -111,7 +118,7 @@ export async function triggerRoutes(app: FastifyInstance, deps: TriggerRouteDeps
   });
 
   app.get<{ Params: TriggerParams; Querystring: WorkspaceQuery }>('/triggers/:id', {
-    schema: { summary: 'One trigger: definition, its file as written, and numbers', tags: ['triggers'], params: TriggerParams, querystring: WorkspaceQuery, response: { 200: Json, ...errors } },
+    schema: { summary: 'One trigger: definition, its file as written, and numbers', tags: ['triggers'], params: TriggerParams, querystring: WorkspaceQuery, response: { 200: TriggerDetailBody, ...errors } },
   }, async (request) => {
     const w = keys.workspace(request.query.workspace);
     const head = summary(request.params.id);
@@ -241,7 +248,7 @@ export function presentOutbox(e: OutboxEntry) {
   };
 }
 
-/** A trigger's report, runs in flight, and what each of its send steps sent and what became of it. */
+/** A trigger's report (runs waiting per step included), runs in flight, and what each of its send steps sent and what became of it. */
 function numbered<T extends object>(head: T, report: TriggerReport | undefined, steps: Record<string, StepCounts> | undefined) {
   const r = report ?? emptyReport();
   const exited = Object.values(r.exited).reduce((a, b) => a + b, 0);

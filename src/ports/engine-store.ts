@@ -10,6 +10,9 @@
  *   again (retry, deferred); a claim that is not settled before its lease ends is pending again
  *   (the dispatcher died).
  * - record counters: per (trigger, record kind, step, channel, variant) the number of records.
+ * - waiting gauge: the counter of kind `waiting` per (trigger, step) (`waitingCounter`): how many
+ *   runs wait at the step now. The engine commits its changes (+1, −1: counts may be negative) with
+ *   the states that cause them, so it always equals the runs the stored states have waiting there.
  * - position: the event-log position up to which the engine has applied events.
  *
  * Guarantees
@@ -21,8 +24,11 @@
  * - `timers` is a `TimerStore` over the same storage; timers written by `commit` are claimable
  *   through it. Completing a timer version in a commit deletes it as `timers.complete` would.
  * - Reads see every commit that resolved before the read began.
+ * - Counters add what a commit gives, negative counts included (a gauge going down), and are
+ *   kept when they reach 0.
  * - `exportUser` and `eraseUser` cover states and outbox entries of the profile (counters hold
- *   no personal data).
+ *   no personal data). `eraseUser` takes the erased state's waiting runs off the waiting gauge in
+ *   the same transaction (`waitingChanges([state], null)`), so the gauge stays equal to the states.
  */
 import type { OutboundMessage, RecordKind, TriggerState } from '../core/triggers/state.js';
 import type { FailureReason } from './channel.js';
@@ -39,15 +45,18 @@ export interface StateWrite extends UserRef {
   state: TriggerState | null;
 }
 
-/** Which counter a record adds one to. Empty strings where a field does not apply. */
+/** Which counter a record adds one to (or the waiting gauge moves). Empty strings where a field does not apply. */
 export interface CounterKey {
   workspaceId: string;
   triggerId: string;
-  kind: RecordKind | 'sent';
+  kind: RecordKind | 'sent' | 'waiting';
   stepId: string;
   channel: string;
   variant: string;
 }
+
+/** The waiting gauge of a step: runs waiting there now, over every version of the trigger. */
+export const waitingCounter = (workspaceId: string, triggerId: string, stepId: string): CounterKey => ({ workspaceId, triggerId, kind: 'waiting', stepId, channel: '', variant: '' });
 
 export interface EngineCommit {
   states: readonly StateWrite[];
@@ -57,7 +66,7 @@ export interface EngineCommit {
    * without a separate claim.
    */
   sends: readonly { workspaceId: string; message: OutboundMessage; claimedUntil?: number }[];
-  /** Added to the counters. */
+  /** Added to the counters (a negative count subtracts: the waiting gauge going down). */
   counters: readonly { key: CounterKey; count: number }[];
   schedule: readonly Timer[];
   cancel: readonly string[];
@@ -159,7 +168,10 @@ export interface EngineStore {
   releaseAllClaims(): Promise<{ timers: number; outbox: number }>;
 
   exportUser(user: UserRef): Promise<{ state: TriggerState | null; outbox: OutboxEntry[] }>;
-  /** Removes the state and outbox entries of the profile and cancels its timers; counts what was removed. */
+  /**
+   * Removes the state and outbox entries of the profile and cancels its timers, and takes the
+   * state's waiting runs off the waiting gauge, in one transaction; counts what was removed.
+   */
   eraseUser(user: UserRef): Promise<{ states: number; outbox: number; timers: number }>;
   close(): Promise<void>;
 }

@@ -14,6 +14,7 @@ import { emptyTriggerState, type OutboundMessage, type TriggerState } from '../.
 import { SimulatedClock, type Clock } from '../../src/ports/clock.js';
 import {
   userRefKey,
+  waitingCounter,
   type CounterKey,
   type EngineCommit,
   type EngineStore,
@@ -448,6 +449,19 @@ export function engineStoreConformance(name: string, open: (clock: Clock) => Pro
       assert.deepEqual(await store.counters('w3'), []);
     });
 
+    it('counters take negative counts (the waiting gauge going down) and stay listed at 0; the store adds, it does not clamp', async (store) => {
+      const wait1 = waitingCounter('w1', 'cart', 'wait1');
+      const wait2 = waitingCounter('w1', 'cart', 'wait2');
+      await store.commit(commit({ counters: [{ key: wait1, count: 3 }, { key: counter('cart', 'entered'), count: 3 }] }));
+      await store.commit(commit({ counters: [{ key: wait1, count: -1 }, { key: wait2, count: 1 }] }));
+      assert.deepEqual(sortedCounters(await store.counters('w1', 'cart')), sortedCounters([{ key: counter('cart', 'entered'), count: 3 }, { key: wait1, count: 2 }, { key: wait2, count: 1 }]));
+      await store.commit(commit({ counters: [{ key: wait1, count: -2 }, { key: wait2, count: -1 }, { key: wait2, count: 1 }] }));
+      assert.deepEqual(sortedCounters(await store.counters('w1', 'cart')), sortedCounters([{ key: counter('cart', 'entered'), count: 3 }, { key: wait1, count: 0 }, { key: wait2, count: 1 }]));
+      const fresh = waitingCounter('w1', 'welcome', 'pause');
+      await store.commit(commit({ counters: [{ key: fresh, count: -1 }] }));
+      assert.deepEqual(await store.counters('w1', 'welcome'), [{ key: fresh, count: -1 }], 'a first count below 0 is kept as given');
+    });
+
     it('trigger versions are remembered once by trigger id and version', async (store) => {
       const v = (triggerId: string, version: string, definition: string, firstSeenAt: number): TriggerVersionRecord => ({ triggerId, version, definition, firstSeenAt });
       const sort = (list: TriggerVersionRecord[]) => [...list].sort((a, b) => (`${a.triggerId}/${a.version}` < `${b.triggerId}/${b.version}` ? -1 : 1));
@@ -541,11 +555,13 @@ export function engineStoreConformance(name: string, open: (clock: Clock) => Pro
 
     it('eraseUser removes the state, outbox entries and timers of the profile only, and counts them', async (store) => {
       const prefix: UserRef = { workspaceId: 'w1', profileId: 'u:ann2' };
+      // state(n) has one run waiting at cart/wait1: the gauge counts ann's and bob's in w1.
+      const waiting = waitingCounter('w1', 'cart', 'wait1');
       await store.commit(
         commit({
           states: [{ ...ann, state: state(1) }, { ...bob, state: state(2) }, { ...annElsewhere, state: state(3) }],
           sends: [send(ann, 'push1'), send(ann, 'push2'), send(bob, 'push1'), send(annElsewhere, 'push1'), send(prefix, 'push1')],
-          counters: [{ key: counter('cart', 'entered'), count: 4 }],
+          counters: [{ key: counter('cart', 'entered'), count: 4 }, { key: waiting, count: 2 }, { key: waitingCounter('w2', 'cart', 'wait1'), count: 1 }],
           schedule: [timer(ann, 'A1', 100), timer(ann, 'A2', 200), timer(bob, 'B1', 100), timer(annElsewhere, 'E1', 100), timer(prefix, 'P1', 100)],
         }),
       );
@@ -560,8 +576,14 @@ export function engineStoreConformance(name: string, open: (clock: Clock) => Pro
       assert.deepEqual(await store.exportUser(ann), { state: null, outbox: [] });
       assert.equal(await store.timers.count(), 3);
       assert.deepEqual((await store.timers.claimDue(t0 + 60_000, 10)).map((c) => c.id).sort(), ['B1', 'E1', 'P1']);
-      assert.deepEqual(await store.counters('w1'), [{ key: counter('cart', 'entered'), count: 4 }], 'counters hold no personal data and stay');
+      assert.deepEqual(
+        sortedCounters(await store.counters('w1')),
+        sortedCounters([{ key: counter('cart', 'entered'), count: 4 }, { key: waiting, count: 1 }]),
+        "counters hold no personal data and stay; the erased state's waiting run leaves the waiting gauge",
+      );
+      assert.deepEqual(await store.counters('w2'), [{ key: waitingCounter('w2', 'cart', 'wait1'), count: 1 }], 'the same profile id elsewhere keeps its count');
       assert.deepEqual(await store.eraseUser(ann), { states: 0, outbox: 0, timers: 0 });
+      assert.deepEqual(sortedCounters(await store.counters('w1')), sortedCounters([{ key: counter('cart', 'entered'), count: 4 }, { key: waiting, count: 1 }]), 'erasing again takes nothing more off');
 
       await store.commit(commit({ states: [{ ...ann, state: state(7) }], sends: [send(ann, 'push1')] }));
       assert.equal((await store.exportUser(ann)).outbox.length, 1, 'an erased key can be sent again');

@@ -1,7 +1,8 @@
 /**
  * The dashboard end to end, in real headless Chromium against a real server (SQLite) that runs
  * the example shop's triggers and templates, its messages delivered to a real webhook receiver:
- * sign in, find the demo user by id and by trait, watch their timeline take events as they are
+ * sign in, see the triggers' live counters (runs waiting per step among them, in the list and on
+ * the trigger's flow), find the demo user by id and by trait, watch their timeline take events as they are
  * sent, edit a trigger into an error and see it named on its line, switch the trigger off and on,
  * backtest it, filter the message log and read a message, watch the live chart move. The admin key
  * never appears in a URL; every control has a name. Screenshots of the main pages are written to
@@ -99,6 +100,8 @@ test('the dashboard in a browser', async (t) => {
     const row = page.getByRole('row', { name: /abandoned-cart/ });
     await eventually(async () => assert.match(await row.innerText(), /cart_updated\s+10\b/), 10_000);
     assert.match(await row.innerText(), /in_app 10/);
+    // Each of the ten runs waits 10 minutes at step 1 (`wait: 10m`) for its push.
+    assert.match(await row.innerText(), /\b10 \(step 1: 10\)/);
     assert.equal(await page.getByRole('row').count(), 7, 'a header and the six example triggers');
     await screenshot(page, 'triggers');
   });
@@ -155,6 +158,13 @@ test('the dashboard in a browser', async (t) => {
     await heading('abandoned-cart').waitFor();
     const flow = page.getByLabel('Steps of abandoned-cart');
     await eventually(async () => assert.match(await flow.innerText(), /Send in_app.*10 sent/is));
+    const text = await flow.innerText();
+    assert.match(text, /10 entered · 10 in flight · 10 waiting/);
+    assert.match(text, /Wait\s+10m\s+step 1\s+10 waiting/i, 'the wait step shows the runs waiting at it');
+    assert.match(text, /Wait\s+24h\s+step 3\s+0 waiting/i);
+    assert.match(text, /Send push.*0 sent\s+−10 from the step before \(100 %\): 10 still waiting, 0 left/is, 'the drop-off says who is still on the way');
+    await flow.scrollIntoViewIfNeeded();
+    await screenshot(page, 'trigger-flow');
   });
 
   await t.test('an edit with an error is named on its line, and nothing is saved', async () => {

@@ -150,6 +150,51 @@ describe('abandoned cart, end to end', () => {
   });
 });
 
+describe('runs waiting per step, in the trigger report', () => {
+  /** `report.waiting` of abandoned-cart through the API: the trigger's page and the list agree. */
+  const waitingOf = async (h: Harness): Promise<Record<string, number>> => {
+    const one = await h.n.api('/triggers/abandoned-cart');
+    assert.equal(one.status, 200, JSON.stringify(one.body));
+    const listed = (await h.n.api('/triggers')).body.items.find((t: any) => t.id === 'abandoned-cart');
+    assert.deepEqual(listed.report.waiting, one.body.report.waiting, 'the list says the same');
+    return one.body.report.waiting;
+  };
+
+  test('users entering a wait count there; the timer moves them on, an exit, a merge or an erasure takes them off, once', async () => {
+    const h = await harness();
+    try {
+      for (const user of ['ann', 'bob', 'cid', 'dan']) await h.track(user, 'cart_updated', { item_count: 2 });
+      // The in-app reminder went out at once; each run now waits 10 minutes at step 1 (`wait: 10m`).
+      assert.deepEqual(await waitingOf(h), { '1': 4 });
+
+      await h.track('ann', 'order_completed', { revenue: 30 });
+      assert.deepEqual(await waitingOf(h), { '1': 3 }, 'an exit ends the wait');
+
+      // An anonymous shopper with a cart of her own turns out to be dan: her run is merged away.
+      const at = new Date(h.clock.now()).toISOString();
+      assert.equal((await send(h.n.url, '/v1/track', { anonymousId: 'dev-9', event: 'cart_updated', properties: { item_count: 1 }, timestamp: at })).status, 200);
+      await h.settle();
+      assert.deepEqual(await waitingOf(h), { '1': 4 });
+      assert.equal((await send(h.n.url, '/v1/identify', { userId: 'dan', anonymousId: 'dev-9', timestamp: at })).status, 200);
+      await h.settle();
+      assert.deepEqual(await waitingOf(h), { '1': 3 }, "dan's run goes on, the merged-in one ends");
+      assert.deepEqual((await h.n.api('/triggers/abandoned-cart')).body.report.exited, { exit_on: 1, merged: 1 });
+
+      await h.advanceTo(t0 + 10 * minute);
+      assert.deepEqual(await waitingOf(h), { '3': 3 }, 'the timer fired: off step 1, on to the 24 hours of step 3');
+
+      assert.equal((await h.n.api('/users/cid', { method: 'DELETE' })).status, 200);
+      assert.deepEqual(await waitingOf(h), { '3': 2 }, 'an erased user waits nowhere');
+
+      await h.advanceTo(t0 + 25 * 60 * minute);
+      assert.deepEqual(await waitingOf(h), {}, 'every run done: no step has anyone waiting');
+      assert.equal((await h.n.api('/triggers/abandoned-cart')).body.report.completed, 2);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
 describe('delivery', () => {
   test('a push the provider refuses for good falls back to email', async () => {
     const h = await harness({

@@ -7,7 +7,7 @@ import { YamlEditor } from '../trigger/editor';
 import { Flow } from '../trigger/flow';
 import type { TriggerDetail } from '../types';
 import { Counts, ErrorNotice, Facts, Loading, Section, useApi, useTitle } from '../ui';
-import { EnableToggle, exitedTotal, refreshMs, sentByChannel } from './triggers';
+import { EnableToggle, exitedTotal, refreshMs, sentByChannel, WaitingByStep } from './triggers';
 
 export function TriggerPage({ id }: { id: string }) {
   const detail = useApi<TriggerDetail>(`/triggers/${encodeURIComponent(id)}`, {}, refreshMs);
@@ -50,6 +50,7 @@ export function TriggerPage({ id }: { id: string }) {
         items={[
           ['Entered', count(t.report.entered)],
           ['In flight', count(t.inFlight)],
+          ['Waiting', <WaitingByStep trigger={t} />],
           ['Completed', count(t.report.completed)],
           ['Exited early', <span title={JSON.stringify(t.report.exited)}>{count(exitedTotal(t))}</span>],
           ['Goals', `${count(t.report.goals)} (${percent(t.report.goals, t.report.entered)})`],

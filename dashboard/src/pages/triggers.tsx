@@ -1,4 +1,7 @@
-/** The triggers in force with their live counters, refreshed every few seconds; each can be switched on or off. */
+/**
+ * The triggers in force with their live counters, refreshed every few seconds (entered, in flight,
+ * waiting now by step, sent by channel, exited, goals); each can be switched on or off.
+ */
 import { useState } from 'preact/hooks';
 import { call } from '../api';
 import { count, percent } from '../format';
@@ -41,6 +44,7 @@ export function TriggersPage() {
                 <th scope="col">Entry event</th>
                 <th scope="col" class="num">Entered</th>
                 <th scope="col" class="num">In flight</th>
+                <th scope="col">Waiting</th>
                 <th scope="col">Sent</th>
                 <th scope="col" class="num">Exited</th>
                 <th scope="col" class="num">Goals</th>
@@ -68,6 +72,29 @@ export function sentByChannel(t: TriggerSummary): Record<string, number> {
 
 export const exitedTotal = (t: TriggerSummary): number => Object.values(t.report.exited).reduce((a, b) => a + b, 0);
 
+export const waitingTotal = (t: TriggerSummary): number => Object.values(t.report.waiting).reduce((a, b) => a + b, 0);
+
+/** Runs waiting now: in all, then per step id, most first. */
+export function WaitingByStep({ trigger: t }: { trigger: TriggerSummary }) {
+  const steps = Object.entries(t.report.waiting).sort((a, b) => b[1] - a[1]);
+  if (steps.length === 0) return <span class="muted">none</span>;
+  return (
+    <span>
+      <strong>{count(waitingTotal(t))}</strong>{' '}
+      <span class="muted small">
+        (
+        {steps.map(([stepId, n], i) => (
+          <span key={stepId}>
+            {i > 0 ? ', ' : ''}
+            step {stepId}: {count(n)}
+          </span>
+        ))}
+        )
+      </span>
+    </span>
+  );
+}
+
 function TriggerRow({ trigger: t, onChange }: { trigger: TriggerSummary; onChange: () => void }) {
   const exited = exitedTotal(t);
   return (
@@ -81,6 +108,9 @@ function TriggerRow({ trigger: t, onChange }: { trigger: TriggerSummary; onChang
       </td>
       <td class="num">{count(t.report.entered)}</td>
       <td class="num">{count(t.inFlight)}</td>
+      <td>
+        <WaitingByStep trigger={t} />
+      </td>
       <td>
         <Counts counts={sentByChannel(t)} empty="none" />
       </td>

@@ -7,10 +7,11 @@
  * store holds is exactly what a durable store would read back. As in the SQLite store, a new
  * outbox entry is due from `message.at`, in the engine's time, whatever the clock stamping `createdAt`.
  */
-import type { TriggerState } from '../../core/triggers/state.js';
+import { waitingChanges, type TriggerState } from '../../core/triggers/state.js';
 import {
   OutboxStatus,
   userRefKey,
+  waitingCounter,
   type CounterKey,
   type DeliveryResult,
   type EngineCommit,
@@ -116,12 +117,7 @@ export class MemoryEngineStore implements EngineStore {
       this.outbox.set(message.key, { entry, profileId: message.profileId, claimedUntil });
       addedSends.push(message.key);
     }
-    for (const { key, count } of counters) {
-      const id = counterId(key);
-      const existing = this.counterMap.get(id);
-      if (existing) existing.count += count;
-      else this.counterMap.set(id, { key, count });
-    }
+    for (const { key, count } of counters) this.addCounter(key, count);
     if (c.position !== undefined) this.applied = Math.max(this.applied, c.position);
     await Promise.all(timerWork);
     return { addedSends };
@@ -225,6 +221,10 @@ export class MemoryEngineStore implements EngineStore {
   }
 
   async eraseUser(user: UserRef): Promise<{ states: number; outbox: number; timers: number }> {
+    const json = this.states.get(userRefKey(user));
+    if (json !== undefined) {
+      for (const w of waitingChanges([JSON.parse(json) as TriggerState], null)) this.addCounter(waitingCounter(user.workspaceId, w.triggerId, w.stepId), w.delta);
+    }
     const states = this.states.delete(userRefKey(user)) ? 1 : 0;
     const rows = this.rowsOf(user);
     for (const r of rows) this.outbox.delete(r.entry.message.key);
@@ -233,6 +233,14 @@ export class MemoryEngineStore implements EngineStore {
   }
 
   async close(): Promise<void> {}
+
+  /** Adds `count` (negative for a gauge going down); a counter at 0 stays listed, as in SQLite. */
+  private addCounter(key: CounterKey, count: number): void {
+    const id = counterId(key);
+    const existing = this.counterMap.get(id);
+    if (existing) existing.count += count;
+    else this.counterMap.set(id, { key, count });
+  }
 
   private rowsOf(user: UserRef): Row[] {
     return [...this.outbox.values()].filter((r) => r.entry.workspaceId === user.workspaceId && r.profileId === user.profileId);

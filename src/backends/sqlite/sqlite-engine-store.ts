@@ -11,15 +11,19 @@
  * `(not_before, key)`, expired leases through one on `claimed_until`. A claimed entry keeps the
  * status `pending`; its lease end is `claimed_until`.
  *
+ * Counters are added with an upsert, negative counts too (the waiting gauge going down); the
+ * gauge's initial values for states stored before it existed come from a migration (below).
+ *
  * A new entry is due from `message.at` (when its step was due, in the engine's time, never after
  * the engine's now), so it is claimable by a dispatcher on the engine's clock whatever the clock
  * that stamps `createdAt`.
  */
 import Database from 'better-sqlite3';
-import type { OutboundMessage, TriggerState } from '../../core/triggers/state.js';
+import { waitingChanges, type OutboundMessage, type TriggerState } from '../../core/triggers/state.js';
 import { systemClock, type Clock } from '../../ports/clock.js';
 import {
   userRefKey,
+  waitingCounter,
   type CounterKey,
   type DeliveryResult,
   type EngineCommit,
@@ -90,6 +94,16 @@ const migrations: readonly string[] = [
     first_seen_at INTEGER NOT NULL,
     PRIMARY KEY (trigger_id, version)
   );
+  `,
+  // The waiting gauge (ports/engine-store.ts) starts from the runs the stored states already have
+  // waiting, so that the −1 of their end finds the +1 they got before the gauge existed. Once, at
+  // the upgrade: from then on the engine's commits and eraseUser keep it equal to the states.
+  `
+  INSERT INTO counters (workspace_id, trigger_id, kind, step_id, channel, variant, count)
+  SELECT s.workspace_id, json_extract(r.value, '$.triggerId'), 'waiting', json_extract(r.value, '$.waiting.node'), '', '', count(*)
+  FROM states s, json_each(s.state, '$.runs') r
+  WHERE json_type(r.value, '$.waiting') = 'object'
+  GROUP BY 1, 2, 4;
   `,
 ];
 
@@ -226,11 +240,21 @@ export class SqliteEngineStore implements EngineStore {
     this.saveVersionsTx = db.transaction((versions: readonly TriggerVersionRecord[]) => {
       for (const v of versions) s.addVersion.run(v.triggerId, v.version, v.definition, v.firstSeenAt);
     });
-    this.eraseTx = db.transaction((user: UserRef) => ({
-      states: s.deleteState.run(user.workspaceId, user.profileId).changes,
-      outbox: s.deleteProfileOutbox.run(user.workspaceId, user.profileId).changes,
-      timers: timers.cancelPartitionSync(userRefKey(user)),
-    }));
+    // The erased state's waiting runs leave the waiting gauge with it.
+    this.eraseTx = db.transaction((user: UserRef) => {
+      const json = s.getState.get(user.workspaceId, user.profileId) as string | undefined;
+      if (json !== undefined) {
+        for (const w of waitingChanges([JSON.parse(json) as TriggerState], null)) {
+          const k = waitingCounter(user.workspaceId, w.triggerId, w.stepId);
+          s.addCounter.run(k.workspaceId, k.triggerId, k.kind, k.stepId, k.channel, k.variant, w.delta);
+        }
+      }
+      return {
+        states: s.deleteState.run(user.workspaceId, user.profileId).changes,
+        outbox: s.deleteProfileOutbox.run(user.workspaceId, user.profileId).changes,
+        timers: timers.cancelPartitionSync(userRefKey(user)),
+      };
+    });
   }
 
   async loadStates(users: readonly UserRef[]): Promise<Map<string, TriggerState>> {

@@ -8,6 +8,10 @@
  *   started with.
  * - waiting: a run is parked on a `wait`, `wait_until` or `wait_for` node until its timer fires
  *   (or, for `wait_for`, a matching event arrives); `timerId` names the durable timer.
+ * - waiting gauge: how many runs wait at each (trigger, step), kept as a counter beside the states
+ *   (`waiting` effects): the live "N waiting" of trigger reports, read without a scan of the states.
+ *   It is derived from the states, never told: `waitingChanges` compares the runs waiting before an
+ *   input with those waiting after it (transition.ts, "The waiting gauge").
  * - goal watch: after its steps end, a run whose conversion window is still open is remembered
  *   only to record the goal if it is reached in time.
  * - unopened watch: a message of a step with `fallback_if_unopened`, from its send until it is
@@ -157,17 +161,47 @@ export interface TimerRequest {
   payload: string;
 }
 
+/** The waiting gauge of a step moves by `delta` (+1 per run that began waiting there, −1 per run that stopped). */
+export interface WaitingChange {
+  triggerId: string;
+  stepId: string;
+  delta: number;
+}
+
 export type Effect =
   | { type: 'schedule'; timer: TimerRequest }
   | { type: 'cancel'; timerId: string }
   | { type: 'send'; message: OutboundMessage }
-  | { type: 'record'; record: RunRecord };
+  | { type: 'record'; record: RunRecord }
+  | ({ type: 'waiting' } & WaitingChange);
 
 /** How counters and reports name a run's variants: `experiment=variant` pairs, comma-separated; '' without any. */
 export function variantLabel(variants: Readonly<Record<string, string>>): string {
   return Object.entries(variants)
     .map(([e, v]) => `${e}=${v}`)
     .join(',');
+}
+
+/**
+ * What moves the waiting gauge from the states `before` to the state `after`: per (trigger, step),
+ * the runs waiting there after minus those waiting there before, in first-seen order, without the
+ * steps that did not change. `before` is a list because a merge starts from two states (the
+ * profile's and the one merged into it) and ends with one; erasing a state is `after` null.
+ */
+export function waitingChanges(before: readonly (TriggerState | null)[], after: TriggerState | null): WaitingChange[] {
+  const changes = new Map<string, WaitingChange>();
+  const add = (state: TriggerState | null, delta: number): void => {
+    for (const run of Object.values(state?.runs ?? {})) {
+      if (!run.waiting) continue;
+      const id = `${run.triggerId}\u0000${run.waiting.node}`;
+      const c = changes.get(id);
+      if (c) c.delta += delta;
+      else changes.set(id, { triggerId: run.triggerId, stepId: run.waiting.node, delta });
+    }
+  };
+  for (const state of before) add(state, -1);
+  add(after, +1);
+  return [...changes.values()].filter((c) => c.delta !== 0);
 }
 
 export interface TimerPayload {

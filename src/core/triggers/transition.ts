@@ -35,6 +35,16 @@
  *   channel other than its own (the rest are that message's fallbacks), under the key
  *   `unopenedKeyOf(...)`: a timer that comes again decides the same key, which the outbox takes
  *   once. That message's own delivery arms nothing: at most one extra message per step.
+ *
+ * The waiting gauge (state.ts, "waiting gauge"). Every transition ends with one `waiting` effect
+ * per step whose number of waiting runs it changed: the runs waiting after it minus those waiting
+ * before it (the given state, and for a merge the state merged in too), per (trigger, step). No
+ * path that starts or ends a wait says so itself — a timer that fires, the awaited event, a
+ * timeout, `exit_on`, a merge (the run moved, or merged away), a step or version gone, the step
+ * limit, a run started and parked in the same input — so each is counted exactly once, and a
+ * path added later cannot forget it. Summed over the inputs a user's states went through, the
+ * gauge equals the runs their last state has waiting; whoever drops a state without a transition
+ * (an erasure) takes `waitingChanges([state], null)` off the gauge with it.
  */
 import type { JsonObject, NudgeEvent } from '../event.js';
 import type { Profile } from '../profile.js';
@@ -48,6 +58,7 @@ import {
   emptyTriggerState,
   RecordKind,
   variantLabel,
+  waitingChanges,
   type Effect,
   type EventSummary,
   type Run,
@@ -109,7 +120,9 @@ export function transition(state: TriggerState | null, input: EngineInput, conte
       t.onDelivery(input.runId, input.stepId, input.outcome, input.at);
       break;
   }
-  return { state: t.finish(), effects: t.effects };
+  const next = t.finish();
+  for (const change of waitingChanges(input.type === 'merge' ? [state, input.from] : [state], next)) t.effects.push({ type: 'waiting', ...change });
+  return { state: next, effects: t.effects };
 }
 
 /**

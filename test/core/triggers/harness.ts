@@ -10,7 +10,8 @@
  *
  * It also checks, on every input, what the core promises of itself: `transition` leaves the state
  * it was given untouched, and (with `roundTrip`) the state survives JSON.stringify/parse, as it
- * does when a store writes it and a restarted process reads it back.
+ * does when a store writes it and a restarted process reads it back. It keeps the waiting gauge as
+ * the `waiting` effects move it (`waiting`), for comparison with the states (`waitingInStates`).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -132,6 +133,8 @@ export class Harness {
   readonly timers = new Map<string, TimerHistory>();
   readonly sends: Sent[] = [];
   readonly records: Recorded[] = [];
+  /** The waiting gauge as the `waiting` effects moved it, by `triggerId/stepId`; steps back at 0 are removed. */
+  readonly waiting = new Map<string, number>();
   /** Every effect in the order the core returned them, with the number of the input (1, 2, …) that did. */
   readonly log: { input: number; profileId: string; effect: Effect }[] = [];
   /** Inputs handled so far. */
@@ -269,6 +272,19 @@ export class Harness {
     return [...this.states.keys()];
   }
 
+  /** What the waiting gauge should say: the runs of every user's state waiting at each step, by `triggerId/stepId`. */
+  waitingInStates(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const state of this.states.values()) {
+      for (const run of Object.values(state.runs)) {
+        if (!run.waiting) continue;
+        const key = `${run.triggerId}/${run.waiting.node}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    }
+    return counts;
+  }
+
   /** Pending timers in the order they would fire. */
   pendingTimers(): PendingTimer[] {
     return [...this.pending.values()].sort(byDue);
@@ -338,6 +354,14 @@ export class Harness {
       case 'record':
         this.records.push({ profileId, now, record: effect.record });
         break;
+      case 'waiting': {
+        const key = `${effect.triggerId}/${effect.stepId}`;
+        const n = (this.waiting.get(key) ?? 0) + effect.delta;
+        assert.ok(n >= 0, `the waiting gauge of ${key} went below 0 (${n})`);
+        if (n === 0) this.waiting.delete(key);
+        else this.waiting.set(key, n);
+        break;
+      }
     }
   }
 }

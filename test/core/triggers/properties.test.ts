@@ -16,6 +16,10 @@
  * - every timer is scheduled once (per start of its run) and ends fired or cancelled, never both, never fired twice; a
  *   timer handed back after that does nothing;
  * - the timers pending are exactly those the users' runs and armed unopened watches wait on;
+ * - the waiting gauge, as the core's `waiting` effects move it, equals after every input the runs
+ *   the states have waiting at each step (so it is never negative, and a wait that ends by its
+ *   timer, the awaited event, an exit, a merge or anything else comes off it exactly once), and
+ *   is 0 everywhere once every run has ended;
  * - each step is due at its offset from the run's start (0, 10m, 24h10m; 3m), never sent early;
  * - one event starts at most one run of a trigger; a repeat of the event that started the last run
  *   of a trigger, within the hour, starts none (dropping other repeats is ingestion's
@@ -168,6 +172,8 @@ interface Played {
   /** Timers handed back after they were cancelled, and after they fired. */
   staleCancelled: number;
   staleFired: number;
+  /** Runs that stopped waiting at a step (the gauge going down), by what ended the wait. */
+  waitsEnded: { exit: number; merge: number; other: number };
 }
 
 /** Plays a history, checking the invariants after every input. */
@@ -203,6 +209,9 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
   const reachesWatchOf = (owner: string, e: Seen): boolean =>
     merged && owner === 'anon' ? (e.profileId === 'anon' && e.input < merged.input) || (e.profileId === merged.into && e.input > merged.input) : e.profileId === owner;
   let watchesStopped = 0;
+  const waitsEnded = { exit: 0, merge: 0, other: 0 };
+  /** Per input, `reason/trigger` of the runs it ended early (its records come before its gauge changes). */
+  const exitsOf = new Map<number, Set<string>>();
   let logChecked = 0;
   let sendsChecked = 0;
 
@@ -234,6 +243,17 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
         // written on the target, under the run id it had on anon.
         const owner = r.reason === 'merged' ? 'anon' : profileId;
         if (r.kind === 'exited' || r.kind === 'completed') ended.add(`${owner}/${r.runId}`);
+      }
+      if (effect.type === 'record' && effect.record.kind === 'exited') {
+        let exits = exitsOf.get(input);
+        if (!exits) exitsOf.set(input, (exits = new Set()));
+        exits.add(`${effect.record.reason}/${effect.record.triggerId}`);
+      }
+      if (effect.type === 'waiting' && effect.delta < 0) {
+        const exits = exitsOf.get(input);
+        if (exits?.has(`exit_on/${effect.triggerId}`)) waitsEnded.exit -= effect.delta;
+        else if (exits?.has(`merged/${effect.triggerId}`)) waitsEnded.merge -= effect.delta;
+        else waitsEnded.other -= effect.delta;
       }
       if (effect.type === 'cancel' && effect.timerId.endsWith(':unopened')) watchesStopped++;
       if (effect.type !== 'send') continue;
@@ -326,6 +346,7 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
       waiting,
       'the pending timers are exactly those the runs and armed unopened watches wait on',
     );
+    assert.deepEqual(harness.waiting, harness.waitingInStates(), 'the waiting gauge is the number of runs the states have waiting, per step');
     for (const [id, t] of harness.timers) {
       // A run started again by a late repeat (same run id) schedules its steps again, once per start.
       const [, profileId, runId] = id.split('/');
@@ -436,7 +457,8 @@ function play(ops: readonly Op[], roundTrip: boolean): Played {
   assert.deepEqual(harness.pendingTimers(), []);
   for (const [id, t] of harness.timers) assert.equal(t.fired + t.cancelled, t.scheduled, `${id} ended fired or cancelled (each time it was scheduled)`);
   for (const profileId of harness.profileIds()) assert.deepEqual(harness.state(profileId)!.runs, {}, `${profileId} has no run left`);
-  return { sends: harness.sends, records: harness.records, watchesStopped, staleCancelled, staleFired };
+  assert.deepEqual(harness.waiting, new Map(), 'no run waits: the gauge is back at 0 on every step');
+  return { sends: harness.sends, records: harness.records, watchesStopped, staleCancelled, staleFired, waitsEnded };
 }
 
 describe('trigger core properties over random histories', () => {
@@ -454,11 +476,28 @@ describe('trigger core properties over random histories', () => {
 
   test('the histories reach what the invariants are about', () => {
     // A property that never sees an exit, a late timer or a merge proves little: count what happened.
-    const seen = { sends: 0, exits: 0, completed: 0, merged: 0, late: 0, staleCancelled: 0, staleFired: 0, unopenedFallbacks: 0, watchesStopped: 0, steps: new Set<string>() };
+    const seen = {
+      sends: 0,
+      exits: 0,
+      completed: 0,
+      merged: 0,
+      late: 0,
+      staleCancelled: 0,
+      staleFired: 0,
+      unopenedFallbacks: 0,
+      watchesStopped: 0,
+      waitsEndedByExit: 0,
+      waitsEndedByMerge: 0,
+      waitsEndedOtherwise: 0,
+      steps: new Set<string>(),
+    };
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), (ops) => {
-        const { sends, records, watchesStopped, staleCancelled, staleFired } = play(ops, false);
+        const { sends, records, watchesStopped, staleCancelled, staleFired, waitsEnded } = play(ops, false);
         seen.sends += sends.length;
+        seen.waitsEndedByExit += waitsEnded.exit;
+        seen.waitsEndedByMerge += waitsEnded.merge;
+        seen.waitsEndedOtherwise += waitsEnded.other;
         seen.watchesStopped += watchesStopped;
         seen.staleCancelled += staleCancelled;
         seen.staleFired += staleFired;
