@@ -2,17 +2,24 @@
  * Durable timers: Nudge's SQLite timer store + scheduler side by side with BullMQ 6.7 delayed jobs
  * on the local Redis (127.0.0.1:6379, a unique key prefix, only its own keys removed afterwards).
  *
- * - schedule and cancel rate: batches of 1000 (one SQLite transaction; one BullMQ addBulk, and
- *   1000 concurrent `queue.remove`, BullMQ's way to cancel a delayed job);
+ * The timers are shaped as the engine makes them: the id names workspace, user, run and step
+ * (`shop/u<user>/<run>/2`, users in random order), due a step's delay after it is scheduled (3 min,
+ * 10 min or 24 h, a third each), and the cancels hit random pending timers (users who bought).
+ *
+ * - schedule and cancel rate at the same number of pending timers (BENCH_TIMERS_BULLMQ_PENDING):
+ *   batches of 1000 (one SQLite transaction; one BullMQ addBulk, and 1000 concurrent
+ *   `queue.remove`, BullMQ's way to cancel a delayed job); Nudge again at BENCH_TIMERS_PENDING to
+ *   show how it scales;
  * - memory per pending timer: Nudge's process RSS delta (SQLite keeps timers on disk; the file size
  *   is shown too) vs Redis `used_memory` delta for BullMQ;
  * - firing lateness (fire time − due time) p50/p99/max of timers due over a spread, fired by the
  *   scheduler on the real clock vs a BullMQ worker.
  *
- * Settings (environment): BENCH_TIMERS_PENDING (Nudge pending timers, default 1,000,000),
- * BENCH_TIMERS_BULLMQ_PENDING (BullMQ pending jobs, default 100,000: at ~25k adds/s and ~900 B
- * each, a million would take a minute and most of a GB of the shared Redis), BENCH_TIMERS_FIRE
- * (timers in the lateness run, default 100,000), BENCH_TIMERS_SPREAD_MS (default 20,000).
+ * Settings (environment): BENCH_TIMERS_PENDING (Nudge pending timers at scale, default 1,000,000),
+ * BENCH_TIMERS_BULLMQ_PENDING (pending timers of the side-by-side rates, default 100,000: at ~15k
+ * adds/s and ~450 B each, a million BullMQ jobs would take over a minute and half a GB of the
+ * shared Redis), BENCH_TIMERS_FIRE (timers in the lateness run, default 100,000),
+ * BENCH_TIMERS_SPREAD_MS (default 20,000).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +38,15 @@ const batch = 1000;
 const connection = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
 const payload = '{"run":17,"step":3,"input":"wait_elapsed"}';
 
-const timerAt = (i: number, dueAt: number): Timer => ({ id: `run${i}:3`, partitionKey: `user${i % 50_000}`, dueAt, payload });
+/** The i-th timer's user: a permutation of the integers, so users come in random order. */
+const userOf = (i: number): number => Math.imul(i + 1, 2654435761) >>> 0;
+const idOf = (i: number): string => `shop/u${userOf(i)}/${i.toString(36)}/2`;
+const timerAt = (i: number, dueAt: number): Timer => ({ id: idOf(i), partitionKey: `shop/u${userOf(i)}`, dueAt, payload });
+const stepDelaysMs = [180_000, 600_000, 86_400_000];
+/** When the i-th timer of a rate run is due: its step's delay after it was scheduled (about i/100 ms into the run). */
+const dueOf = (start: number, i: number): number => start + Math.floor(i / 100) + stepDelaysMs[i % 3]!;
+/** The i-th cancel of `pending` timers: distinct random pending timers (7919 is prime, so i·7919 mod n is a permutation). */
+const cancelledOf = (i: number, pending: number): number => (i * 7919) % pending;
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -55,20 +70,22 @@ async function timed(work: () => Promise<void>): Promise<number> {
 }
 
 async function nudgeRates(dir: string, pending: number) {
-  const file = path.join(dir, 'rates.db');
+  const file = path.join(dir, `rates-${pending}.db`);
   const store = new SqliteTimerStore({ path: file });
   const before = await rss();
-  const far = Date.now() + 86_400_000;
+  const start = Date.now();
   const scheduleS = await timed(async () => {
-    for (let i = 0; i < pending; i += batch) await store.schedule(Array.from({ length: Math.min(batch, pending - i) }, (_, k) => timerAt(i + k, far + ((i + k) * 7919) % 3_600_000)));
+    for (let i = 0; i < pending; i += batch) await store.schedule(Array.from({ length: Math.min(batch, pending - i) }, (_, k) => timerAt(i + k, dueOf(start, i + k))));
   });
   const rssPerTimer = Math.max(0, (await rss()) - before) / pending;
   const diskPerTimer = (statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0)) / pending;
   const cancelled = Math.min(pending, 100_000);
+  let found = 0;
   const cancelS = await timed(async () => {
-    for (let i = 0; i < cancelled; i += batch) await store.cancel(Array.from({ length: batch }, (_, k) => `run${i + k}:3`));
+    for (let i = 0; i < cancelled; i += batch) found += await store.cancel(Array.from({ length: Math.min(batch, cancelled - i) }, (_, k) => idOf(cancelledOf(i + k, pending))));
   });
   await store.close();
+  if (found !== cancelled) throw new Error(`Nudge cancelled ${found} of ${cancelled} timers`);
   return { schedulePerS: pending / scheduleS, cancelPerS: cancelled / cancelS, rssPerTimer, diskPerTimer };
 }
 
@@ -113,15 +130,19 @@ async function bullmqMeasure(prefix: string, pending: number, count: number, spr
   const queue = new Queue('timers', { connection, prefix });
   await queue.waitUntilReady();
   const before = await usedMemory();
+  const ratesStart = Date.now();
   const scheduleS = await timed(async () => {
     for (let i = 0; i < pending; i += batch)
-      await queue.addBulk(Array.from({ length: Math.min(batch, pending - i) }, (_, k) => ({ name: 'fire', data: JSON.parse(payload), opts: { jobId: `run${i + k}-3`, delay: 86_400_000 } })));
+      await queue.addBulk(Array.from({ length: Math.min(batch, pending - i) }, (_, k) => ({ name: 'fire', data: JSON.parse(payload), opts: { jobId: idOf(i + k), delay: dueOf(ratesStart, i + k) - Date.now() } })));
   });
   const bytesPerJob = ((await usedMemory()) - before) / pending;
   const cancelled = Math.min(pending, 100_000);
+  let removed = 0;
   const cancelS = await timed(async () => {
-    for (let i = 0; i < cancelled; i += batch) await Promise.all(Array.from({ length: batch }, (_, k) => queue.remove(`run${i + k}-3`)));
+    for (let i = 0; i < cancelled; i += batch)
+      for (const n of await Promise.all(Array.from({ length: Math.min(batch, cancelled - i) }, (_, k) => queue.remove(idOf(cancelledOf(i + k, pending)))))) removed += n;
   });
+  if (removed !== cancelled) throw new Error(`BullMQ removed ${removed} of ${cancelled} jobs`);
   await queue.obliterate({ force: true });
 
   const fireQueue = new Queue('fire', { connection, prefix });
@@ -163,8 +184,11 @@ export const timersBenchmark: Benchmark = {
     const dir = mkdtempSync(path.join(tmpdir(), 'nudge-bench-timers-'));
     const failures: string[] = [];
     try {
-      console.log(`Nudge: ${num(pending)} pending timers; BullMQ: ${num(bullPending)} pending jobs; lateness: ${num(count)} timers over ${num(spreadMs / 1000, 1)} s each`);
-      const nudge = await nudgeRates(dir, pending);
+      console.log(`rates side by side at ${num(bullPending)} pending timers; Nudge also at ${num(pending)}; lateness: ${num(count)} timers over ${num(spreadMs / 1000, 1)} s each`);
+      // At scale first: the process's RSS growth over it is the page cache and whatever else the
+      // pending timers cost, which a run before it would already have paid.
+      const atScale = await nudgeRates(dir, pending);
+      const nudge = pending === bullPending ? atScale : await nudgeRates(dir, bullPending);
       const nudgeLate = latenessSummary(await nudgeLateness(dir, count, spreadMs));
       const bull = await bullmqRun(prefix, bullPending, count, spreadMs);
       if (!bull.firedAll) failures.push(`BullMQ fired only ${bull.lateness.length} of ${count} jobs`);
@@ -172,15 +196,18 @@ export const timersBenchmark: Benchmark = {
       console.log(formatTable(
         ['', 'schedule/s', 'cancel/s', 'RAM B/timer', 'disk B/timer', 'lateness p50', 'p99', 'max'],
         [
-          ['Nudge (SQLite)', num(nudge.schedulePerS), num(nudge.cancelPerS), num(nudge.rssPerTimer, 1), num(nudge.diskPerTimer), `${nudgeLate.p50} ms`, `${nudgeLate.p99} ms`, `${nudgeLate.max} ms`],
-          ['BullMQ (Redis)', num(bull.schedulePerS), num(bull.cancelPerS), num(bull.bytesPerJob), '', `${bullLate.p50} ms`, `${bullLate.p99} ms`, `${bullLate.max} ms`],
+          [`Nudge (SQLite), ${num(bullPending)}`, num(nudge.schedulePerS), num(nudge.cancelPerS), num(nudge.rssPerTimer, 1), num(nudge.diskPerTimer), `${nudgeLate.p50} ms`, `${nudgeLate.p99} ms`, `${nudgeLate.max} ms`],
+          [`BullMQ (Redis), ${num(bullPending)}`, num(bull.schedulePerS), num(bull.cancelPerS), num(bull.bytesPerJob), '', `${bullLate.p50} ms`, `${bullLate.p99} ms`, `${bullLate.max} ms`],
+          ...(atScale === nudge ? [] : [[`Nudge (SQLite), ${num(pending)}`, num(atScale.schedulePerS), num(atScale.cancelPerS), num(atScale.rssPerTimer, 1), num(atScale.diskPerTimer), '', '', '']]),
         ],
       ));
       const ratio = (a: number, b: number) => `${num(a / b, 1)}×`;
       const rows: SummaryRow[] = [
         { what: 'timers scheduled/s', nudge: num(nudge.schedulePerS), floor: `BullMQ ${num(bull.schedulePerS)}`, ratio: ratio(nudge.schedulePerS, bull.schedulePerS), target: '≥ 10× BullMQ', met: nudge.schedulePerS >= 10 * bull.schedulePerS },
         { what: 'timers cancelled/s', nudge: num(nudge.cancelPerS), floor: `BullMQ ${num(bull.cancelPerS)}`, ratio: ratio(nudge.cancelPerS, bull.cancelPerS), target: '≥ 10× BullMQ', met: nudge.cancelPerS >= 10 * bull.cancelPerS },
-        { what: 'RAM per pending timer', nudge: `${num(nudge.rssPerTimer, 1)} B`, floor: `BullMQ ${num(bull.bytesPerJob)} B`, ratio: '', target: '≤ 100 B', met: nudge.rssPerTimer <= 100 },
+        { what: `timers scheduled/s at ${num(pending)}`, nudge: num(atScale.schedulePerS), floor: '', ratio: '', target: "", met: null },
+        { what: `timers cancelled/s at ${num(pending)}`, nudge: num(atScale.cancelPerS), floor: '', ratio: '', target: "", met: null },
+        { what: 'RAM per pending timer', nudge: `${num(atScale.rssPerTimer, 1)} B`, floor: `BullMQ ${num(bull.bytesPerJob)} B`, ratio: '', target: '≤ 100 B', met: atScale.rssPerTimer <= 100 },
         { what: 'lateness p99', nudge: `${nudgeLate.p99} ms`, floor: `BullMQ ${bullLate.p99} ms`, ratio: '', target: '≤ 10 ms', met: nudgeLate.p99 <= 10 },
         { what: 'lateness max', nudge: `${nudgeLate.max} ms`, floor: `BullMQ ${bullLate.max} ms`, ratio: '', target: '≤ 50 ms', met: nudgeLate.max <= 50 },
       ];

@@ -42,7 +42,7 @@ test('onDatabase puts the codes beside another store in its file; close leaves t
   await codes.close();
   assert.ok(db.open);
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-  assert.deepEqual(tables, ['code_meta', 'discount_codes', 'sqlite_sequence', 'timer_meta', 'timers']);
+  assert.deepEqual(tables, ['code_meta', 'discount_codes', 'sqlite_sequence', 'timer_cancels', 'timer_meta', 'timers']);
   assert.equal(db.prepare("SELECT value FROM code_meta WHERE key = 'schema_version'").pluck().get(), 1);
   db.close();
 

@@ -103,6 +103,36 @@ export function timerStoreConformance(name: string, open: () => Promise<OpenedTi
       assert.equal(await store.count(), 1);
     });
 
+    it('a cancel counts each timer once; a cancelled id scheduled again is a new timer', async (store) => {
+      await store.schedule([timer('1:1', 0), timer('2:1', 100), timer('3:1', 200)]);
+      assert.equal(await store.cancel(['2:1', '2:1']), 1, 'the same id twice in a batch');
+      assert.equal(await store.cancel(['2:1']), 0, 'and again later');
+      assert.equal(await store.count(), 2);
+      assert.equal(await store.nextDueAt(), t0);
+      assert.equal(await store.cancel(['1:1']), 1);
+      assert.equal(await store.nextDueAt(), t0 + 200, 'the cancelled timers are not next');
+      await store.schedule([timer('2:1', 50, 'again')]);
+      assert.equal(await store.count(), 2);
+      assert.equal(await store.nextDueAt(), t0 + 50);
+      const claimed = await store.claimDue(t0 + 1000, 10, lease);
+      assert.deepEqual(claimed.map((c) => [c.id, c.payload, c.attempt]), [['2:1', 'again', 1], ['3:1', '{"step":"3:1"}', 1]]);
+      assert.equal(await store.cancel(['1:1', '2:1']), 1, 'only the claimed one exists still');
+      assert.equal(await store.complete(claimed), 1);
+      assert.equal(await store.count(), 0);
+      assert.equal(await store.nextDueAt(), null);
+    });
+
+    it('a claim cancelled before it fires can be neither completed nor released; its lease end is not next', async (store) => {
+      await store.schedule([timer('1:1', 0), timer('2:1', 5000)]);
+      const claimed = await store.claimDue(t0, 1, lease);
+      assert.equal(await store.cancel(['1:1']), 1);
+      assert.equal(await store.nextDueAt(), t0 + 5000, 'not the cancelled lease end (t0+1000)');
+      assert.equal(await store.release(claimed), 0);
+      assert.equal(await store.complete(claimed), 0);
+      assert.deepEqual(ids(await store.claimDue(t0 + 10_000, 10, lease)), ['2:1']);
+      assert.equal(await store.count(), 1);
+    });
+
     it('a batch with one bad timer applies nothing and names the field', async (store) => {
       await store.schedule([timer('keep:1', 0, 'kept')]);
       const bad = { ...timer('x:1', 0), dueAt: Number.NaN };
