@@ -185,9 +185,25 @@ export class TriggerEngine {
     return (await this.options.store.loadStates([user])).get(key) ?? null;
   }
 
-  /** Forgets a user's cached state (after the store erased it). */
-  forget(user: UserRef): void {
-    this.states.delete(userRefKey(user));
+  /**
+   * Erases a user's trigger state, outbox entries and timers (GDPR) between two groups: no group is
+   * being committed meanwhile, so none can write the erased state back from the cache, and inputs
+   * that come meanwhile wait for it. The user's runs count as exited (`erased`).
+   */
+  async eraseUser(user: UserRef): Promise<{ states: number; outbox: number; timers: number }> {
+    while (this.running) await this.running;
+    // From here to `this.running = …` nothing is awaited: no flush can start in between.
+    const erasing = this.options.store.eraseUser(user).finally(() => this.states.delete(userRefKey(user)));
+    this.running = erasing.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      return await erasing;
+    } finally {
+      this.running = null;
+      if (this.queue.length > 0) this.kick();
+    }
   }
 
   /** A profile as a timer due at `at` sees it: with its behavioral phase moved on to then. */

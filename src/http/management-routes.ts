@@ -152,9 +152,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     const identities = await deps.pipeline.identitiesOf(w.id, profile.profileId);
     const erased = await deps.pipeline.eraseUser(w.id, profile.profileId);
     const user = { workspaceId: w.id, profileId: profile.profileId };
-    await deps.engine.idle();
-    const engineErased = await deps.engineStore.eraseUser(user);
-    deps.engine.forget(user);
+    const engineErased = await deps.engine.eraseUser(user);
     const channels = await deps.channelData.eraseUser(w.id, profile, identities);
     return { ...erased, triggerStates: engineErased.states, messages: engineErased.outbox, timers: engineErased.timers, channels };
   });

@@ -27,10 +27,10 @@
  * - Counters add what a commit gives, negative counts included (a gauge going down), and are
  *   kept when they reach 0.
  * - `exportUser` and `eraseUser` cover states and outbox entries of the profile (counters hold
- *   no personal data). `eraseUser` takes the erased state's waiting runs off the waiting gauge in
- *   the same transaction (`waitingChanges([state], null)`), so the gauge stays equal to the states.
+ *   no personal data). `eraseUser` applies `erasureCounters` in the same transaction: the erased
+ *   runs count as exited (`erased`) and leave the waiting gauge, so both stay equal to the states.
  */
-import type { OutboundMessage, RecordKind, TriggerState } from '../core/triggers/state.js';
+import { RecordKind, waitingChanges, type OutboundMessage, type TriggerState } from '../core/triggers/state.js';
 import type { FailureReason } from './channel.js';
 import type { Page, PageRequest } from './pagination.js';
 import type { Timer, TimerStore, TimerVersion } from './timer-store.js';
@@ -57,6 +57,20 @@ export interface CounterKey {
 
 /** The waiting gauge of a step: runs waiting there now, over every version of the trigger. */
 export const waitingCounter = (workspaceId: string, triggerId: string, stepId: string): CounterKey => ({ workspaceId, triggerId, kind: 'waiting', stepId, channel: '', variant: '' });
+
+/**
+ * What erasing a user's state adds to the counters: each of its runs leaves as `exited` with the
+ * reason `erased` (so entered − completed − exited stays the runs in flight), and its waiting runs
+ * leave the waiting gauge. Both stores apply it in the transaction that deletes the state.
+ */
+export function erasureCounters(workspaceId: string, state: TriggerState): { key: CounterKey; count: number }[] {
+  const exited = new Map<string, number>();
+  for (const run of Object.values(state.runs)) exited.set(run.triggerId, (exited.get(run.triggerId) ?? 0) + 1);
+  return [
+    ...[...exited].map(([triggerId, count]) => ({ key: { workspaceId, triggerId, kind: RecordKind.exited, stepId: '', channel: '', variant: 'erased' }, count })),
+    ...waitingChanges([state], null).map((w) => ({ key: waitingCounter(workspaceId, w.triggerId, w.stepId), count: w.delta })),
+  ];
+}
 
 export interface EngineCommit {
   states: readonly StateWrite[];

@@ -578,12 +578,16 @@ export function engineStoreConformance(name: string, open: (clock: Clock) => Pro
       assert.deepEqual((await store.timers.claimDue(t0 + 60_000, 10)).map((c) => c.id).sort(), ['B1', 'E1', 'P1']);
       assert.deepEqual(
         sortedCounters(await store.counters('w1')),
-        sortedCounters([{ key: counter('cart', 'entered'), count: 4 }, { key: waiting, count: 1 }]),
-        "counters hold no personal data and stay; the erased state's waiting run leaves the waiting gauge",
+        sortedCounters([{ key: counter('cart', 'entered'), count: 4 }, { key: waiting, count: 1 }, { key: counter('cart', 'exited', { variant: 'erased' }), count: 1 }]),
+        "counters hold no personal data and stay; the erased state's run counts as exited and leaves the waiting gauge",
       );
       assert.deepEqual(await store.counters('w2'), [{ key: waitingCounter('w2', 'cart', 'wait1'), count: 1 }], 'the same profile id elsewhere keeps its count');
       assert.deepEqual(await store.eraseUser(ann), { states: 0, outbox: 0, timers: 0 });
-      assert.deepEqual(sortedCounters(await store.counters('w1')), sortedCounters([{ key: counter('cart', 'entered'), count: 4 }, { key: waiting, count: 1 }]), 'erasing again takes nothing more off');
+      assert.deepEqual(
+        sortedCounters(await store.counters('w1')),
+        sortedCounters([{ key: counter('cart', 'entered'), count: 4 }, { key: waiting, count: 1 }, { key: counter('cart', 'exited', { variant: 'erased' }), count: 1 }]),
+        'erasing again changes nothing more',
+      );
 
       await store.commit(commit({ states: [{ ...ann, state: state(7) }], sends: [send(ann, 'push1')] }));
       assert.equal((await store.exportUser(ann)).outbox.length, 1, 'an erased key can be sent again');

@@ -150,6 +150,35 @@ describe('abandoned cart, end to end', () => {
   });
 });
 
+describe('erasure', () => {
+  test('an input that comes while a user is erased waits for it, and cannot write the erased runs back', async () => {
+    const h = await harness();
+    try {
+      await h.track('ann', 'cart_updated', { item_count: 2 });
+      const ann = { workspaceId: 'test', profileId: 'u:ann' };
+      const before = await h.n.engineStore.exportUser(ann);
+      assert.equal(Object.keys(before.state?.runs ?? {}).length, 1, 'ann is in the abandoned-cart sequence');
+      const message = before.outbox[0]!.message;
+      const sentBefore = h.deliveries('ann').map((d) => d.template);
+
+      // The in-app message's delivery report arrives just as the erasure starts.
+      const erasing = h.n.engine.eraseUser(ann);
+      const reported = h.n.engine.delivered('test', message, 'delivered', h.clock.now());
+      assert.deepEqual(await erasing, { states: 1, outbox: before.outbox.length, timers: 1 });
+      await reported;
+      await h.settle();
+
+      const after = await h.n.engineStore.exportUser(ann);
+      assert.deepEqual(Object.keys(after.state?.runs ?? {}), [], 'no run of the erased state came back');
+      assert.deepEqual(after.outbox, []);
+      await h.advanceTo(t0 + 25 * 60 * minute);
+      assert.deepEqual(h.deliveries('ann').map((d) => d.template), sentBefore, 'nothing more was sent to ann');
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
 describe('runs waiting per step, in the trigger report', () => {
   /** `report.waiting` of abandoned-cart through the API: the trigger's page and the list agree. */
   const waitingOf = async (h: Harness): Promise<Record<string, number>> => {
@@ -185,6 +214,9 @@ describe('runs waiting per step, in the trigger report', () => {
 
       assert.equal((await h.n.api('/users/cid', { method: 'DELETE' })).status, 200);
       assert.deepEqual(await waitingOf(h), { '3': 2 }, 'an erased user waits nowhere');
+      const report = (await h.n.api('/triggers/abandoned-cart')).body.report;
+      assert.deepEqual(report.exited, { exit_on: 1, merged: 1, erased: 1 }, "the erased user's run counts as exited");
+      assert.equal((await h.n.api('/triggers/abandoned-cart')).body.inFlight, 2, 'two runs in flight');
 
       await h.advanceTo(t0 + 25 * 60 * minute);
       assert.deepEqual(await waitingOf(h), {}, 'every run done: no step has anyone waiting');

@@ -7,11 +7,11 @@
  * store holds is exactly what a durable store would read back. As in the SQLite store, a new
  * outbox entry is due from `message.at`, in the engine's time, whatever the clock stamping `createdAt`.
  */
-import { waitingChanges, type TriggerState } from '../../core/triggers/state.js';
+import type { TriggerState } from '../../core/triggers/state.js';
 import {
   OutboxStatus,
   userRefKey,
-  waitingCounter,
+  erasureCounters,
   type CounterKey,
   type DeliveryResult,
   type EngineCommit,
@@ -223,7 +223,7 @@ export class MemoryEngineStore implements EngineStore {
   async eraseUser(user: UserRef): Promise<{ states: number; outbox: number; timers: number }> {
     const json = this.states.get(userRefKey(user));
     if (json !== undefined) {
-      for (const w of waitingChanges([JSON.parse(json) as TriggerState], null)) this.addCounter(waitingCounter(user.workspaceId, w.triggerId, w.stepId), w.delta);
+      for (const { key, count } of erasureCounters(user.workspaceId, JSON.parse(json) as TriggerState)) this.addCounter(key, count);
     }
     const states = this.states.delete(userRefKey(user)) ? 1 : 0;
     const rows = this.rowsOf(user);

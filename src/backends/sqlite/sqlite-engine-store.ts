@@ -19,11 +19,11 @@
  * that stamps `createdAt`.
  */
 import Database from 'better-sqlite3';
-import { waitingChanges, type OutboundMessage, type TriggerState } from '../../core/triggers/state.js';
+import type { OutboundMessage, TriggerState } from '../../core/triggers/state.js';
 import { systemClock, type Clock } from '../../ports/clock.js';
 import {
   userRefKey,
-  waitingCounter,
+  erasureCounters,
   type CounterKey,
   type DeliveryResult,
   type EngineCommit,
@@ -240,13 +240,12 @@ export class SqliteEngineStore implements EngineStore {
     this.saveVersionsTx = db.transaction((versions: readonly TriggerVersionRecord[]) => {
       for (const v of versions) s.addVersion.run(v.triggerId, v.version, v.definition, v.firstSeenAt);
     });
-    // The erased state's waiting runs leave the waiting gauge with it.
+    // The erased state's runs leave the counters with it (`erasureCounters`).
     this.eraseTx = db.transaction((user: UserRef) => {
       const json = s.getState.get(user.workspaceId, user.profileId) as string | undefined;
       if (json !== undefined) {
-        for (const w of waitingChanges([JSON.parse(json) as TriggerState], null)) {
-          const k = waitingCounter(user.workspaceId, w.triggerId, w.stepId);
-          s.addCounter.run(k.workspaceId, k.triggerId, k.kind, k.stepId, k.channel, k.variant, w.delta);
+        for (const { key: k, count } of erasureCounters(user.workspaceId, JSON.parse(json) as TriggerState)) {
+          s.addCounter.run(k.workspaceId, k.triggerId, k.kind, k.stepId, k.channel, k.variant, count);
         }
       }
       return {
