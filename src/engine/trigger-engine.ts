@@ -334,6 +334,9 @@ export class TriggerEngine {
     const sends: EngineCommit['sends'][number][] = [];
     const counters = new Map<string, { key: CounterKey; count: number }>();
     const completeTimers: TimerVersion[] = [];
+    // The users whose state a transition replaced: only those are written (a delivery report
+    // usually leaves the state as it was, the very same object).
+    const written = new Set<string>();
     let position: number | undefined;
     const count = (key: CounterKey, n = 1): void => {
       const id = `${key.workspaceId}\u0000${key.triggerId}\u0000${key.kind}\u0000${key.stepId}\u0000${key.channel}\u0000${key.variant}`;
@@ -365,6 +368,7 @@ export class TriggerEngine {
           const from = this.states.get(fromKey);
           this.states.set(fromKey, null);
           if (!from) continue;
+          written.add(fromKey);
           engineInput = { type: 'merge', fromProfileId: input.fromProfileId, from };
           break;
         }
@@ -372,8 +376,10 @@ export class TriggerEngine {
           engineInput = input;
           break;
       }
-      const result = transition(this.states.get(key) ?? null, engineInput, context);
+      const before = this.states.get(key) ?? null;
+      const result = transition(before, engineInput, context);
       this.states.set(key, result.state);
+      if (result.state !== before) written.add(key);
       for (const effect of result.effects) {
         switch (effect.type) {
           case 'schedule':
@@ -407,7 +413,7 @@ export class TriggerEngine {
       if (t) schedule.push(t);
       else cancel.push(id);
     }
-    const states = [...touched].map(([key, u]) => ({ ...u, state: this.states.get(key) ?? null }));
+    const states = [...written].map((key) => ({ ...touched.get(key)!, state: this.states.get(key) ?? null }));
     // A gauge that went up and down again within the group (a wait begun and ended) has nothing to write.
     const changed = [...counters.values()].filter((c) => c.count !== 0);
     return { states, sends, counters: changed, schedule, cancel, completeTimers, ...(position === undefined ? {} : { position }) };

@@ -45,6 +45,10 @@
  * path added later cannot forget it. Summed over the inputs a user's states went through, the
  * gauge equals the runs their last state has waiting; whoever drops a state without a transition
  * (an erasure) takes `waitingChanges([state], null)` off the gauge with it.
+ *
+ * Unchanged is the same object. A delivery report that no unopened watch awaits (most of them)
+ * only adds to the counters: the state given comes back as is, not a copy, so the caller can tell
+ * it has nothing to store.
  */
 import type { JsonObject, NudgeEvent } from '../event.js';
 import type { Profile } from '../profile.js';
@@ -104,6 +108,11 @@ const deliveryReportMs = 7 * 86_400_000;
 export const matchName = (e: Pick<NudgeEvent, 'type' | 'name'>): string => (e.type === 'track' ? e.name : e.type);
 
 export function transition(state: TriggerState | null, input: EngineInput, context: TransitionContext): TransitionResult {
+  if (input.type === 'delivery' && !awaitsReport(state, input, context)) {
+    // Most reports concern no unopened watch: counted, and the state is the very same object,
+    // which tells the engine there is nothing to write.
+    return { state, effects: [{ type: 'record', record: deliveryRecord(input) }] };
+  }
   const t = new Transition(state ? cloneTriggerState(state) : emptyTriggerState(), context);
   switch (input.type) {
     case 'event':
@@ -116,13 +125,31 @@ export function transition(state: TriggerState | null, input: EngineInput, conte
       t.onMerge(input.fromProfileId, input.from);
       break;
     case 'delivery':
-      t.record({ kind: RecordKind.delivery, triggerId: input.triggerId, runId: input.runId, version: input.version, at: input.at, stepId: input.stepId, reason: input.outcome });
+      t.record(deliveryRecord(input));
       t.onDelivery(input.runId, input.stepId, input.outcome, input.at);
       break;
   }
   const next = t.finish();
   for (const change of waitingChanges(input.type === 'merge' ? [state, input.from] : [state], next)) t.effects.push({ type: 'waiting', ...change });
   return { state: next, effects: t.effects };
+}
+
+type DeliveryInput = Extract<EngineInput, { type: 'delivery' }>;
+
+const deliveryRecord = (input: DeliveryInput): RunRecord => ({
+  kind: RecordKind.delivery,
+  triggerId: input.triggerId,
+  runId: input.runId,
+  version: input.version,
+  at: input.at,
+  stepId: input.stepId,
+  reason: input.outcome,
+});
+
+/** Whether a delivery report can change the state: an unopened watch not yet armed waits for it (see `onDelivery`). */
+function awaitsReport(state: TriggerState | null, input: DeliveryInput, context: TransitionContext): boolean {
+  const watch = state?.unopened?.[stepKeyOf(context, context.profileId, input.runId, input.stepId)];
+  return watch !== undefined && !watch.timer && input.outcome !== 'deferred';
 }
 
 /**
