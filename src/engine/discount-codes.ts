@@ -132,6 +132,8 @@ export class DiscountCodes {
 
   /** Records a message's final outcome: delivered issues its code, failed or suppressed releases it. Null when it has none. */
   async settled(messageKey: string, outcome: MessageOutcome): Promise<CodeRecord | null> {
+    // Without code kinds no message has a code: no transaction per message to find that out.
+    if (this.kinds.size === 0) return null;
     return this.store.settle(messageKey, outcome === 'delivered' ? 'issued' : 'released', this.clock.now());
   }
 

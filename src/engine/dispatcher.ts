@@ -77,6 +77,8 @@ export class Dispatcher {
   private claiming: Promise<void> | null = null;
   private claimAgain = false;
   private inFlight = 0;
+  /** Whether the outbox may hold entries due now that nobody claimed (see `claim`). */
+  private mayHaveDue = true;
   private settled: { entry: OutboxEntry; result: DeliveryResult }[] = [];
   private settling: Promise<void> | null = null;
   private settleTimer: NodeJS.Timeout | null = null;
@@ -102,6 +104,11 @@ export class Dispatcher {
 
   /** Something new may be in the outbox. */
   kick(): void {
+    this.mayHaveDue = true;
+    this.claimAndArm();
+  }
+
+  private claimAndArm(): void {
     if (this.stopped) return;
     if (this.claiming) {
       this.claimAgain = true;
@@ -181,7 +188,11 @@ export class Dispatcher {
       const want = Math.min(claimBatch, this.concurrency - this.inFlight - this.reserved);
       const claimed = await store.claimOutbox(clock.now(), want, this.leaseMs);
       this.dispatch(claimed);
-      if (claimed.length < want) return;
+      if (claimed.length < want) {
+        // Nothing more is due now; a kick (new entries, a wake-up) or a retry says when that changes.
+        this.mayHaveDue = false;
+        return;
+      }
     }
   }
 
@@ -274,6 +285,8 @@ export class Dispatcher {
       while (this.settled.length > 0) {
         const batch = this.settled;
         this.settled = [];
+        // A retry or a deferral is pending again, due now or later: claim, and wake up for it.
+        if (batch.some((b) => b.result.status === 'retry' || b.result.status === 'deferred')) this.mayHaveDue = true;
         const now = this.options.clock.now();
         try {
           await this.options.store.settleOutbox(
@@ -293,7 +306,10 @@ export class Dispatcher {
         }
       }
       this.settling = null;
-      this.kick();
+      // Slots are free again: claim more, unless the last claim found nothing due and nothing has
+      // come since (the engine hands its fresh sends over, or kicks): a claim and a wake-up query
+      // per settled batch cost more than the outcomes they follow.
+      if (this.mayHaveDue) this.claimAndArm();
       this.checkIdle();
     })();
     return this.settling;
