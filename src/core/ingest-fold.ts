@@ -42,6 +42,30 @@ export interface ChangeSet {
    * sees). Not stored: the folded `profiles` are. Shared with `profiles` where nothing came later.
    */
   profileAfter?: Profile[];
+  /**
+   * Profiles an event read or took an identity key from besides the profile it changed: what the
+   * event did depends on both, so their derived state must reach the store together (the engine
+   * writes it behind the log in slices, see ProfileCache). Not stored.
+   */
+  coupled?: ProfileCoupling[];
+  /**
+   * Identity keys an event looked up, found unlinked and left so: what it did depends on that, so
+   * whichever profile a key is linked to later must reach the store with the event's profile.
+   */
+  absentKeys?: AbsentKey[];
+}
+
+export interface ProfileCoupling {
+  workspaceId: string;
+  read: string;
+  changed: string;
+}
+
+export interface AbsentKey {
+  workspaceId: string;
+  key: string;
+  /** The profile the event changed. */
+  readBy: string;
 }
 
 export const userKey = (userId: string): string => `u:${userId}`;
@@ -71,13 +95,21 @@ export function foldEvents(input: FoldInput, options: ProfileOptions): ChangeSet
   const drafts = new Map<string, Profile>();
   const deleted = new Set<string>();
   const changes: ChangeSet = { events: [], profiles: [], identities: [], merges: [] };
+  const coupled: ProfileCoupling[] = [];
+  /** Profiles the current event resolved or took a key from; most events touch one profile only. */
+  const touched: string[] = [];
+  /** Keys the current event found unlinked. */
+  const unlinked: string[] = [];
+  const absentKeys: AbsentKey[] = [];
   const after: (Profile | undefined)[] = [];
   /** Per profile, the index of its latest event in this batch, whose snapshot is not yet taken. */
   const latest = new Map<string, number>();
 
   const resolve = (key: string): string | undefined => links.get(key) ?? input.identities.get(key);
   const link = (key: string, profileId: string): void => {
-    if (resolve(key) === profileId) return;
+    const previous = resolve(key);
+    if (previous === profileId) return;
+    if (previous !== undefined) touched.push(previous);
     links.set(key, profileId);
     changes.identities.push({ workspaceId, key, profileId });
   };
@@ -113,7 +145,12 @@ export function foldEvents(input: FoldInput, options: ProfileOptions): ChangeSet
   const find = (key: string | null): Profile | undefined => {
     if (key === null) return undefined;
     const id = resolve(key);
-    return id === undefined ? undefined : draft(id);
+    if (id === undefined) {
+      unlinked.push(key);
+      return undefined;
+    }
+    touched.push(id);
+    return draft(id);
   };
 
   for (const event of input.events) {
@@ -161,9 +198,15 @@ export function foldEvents(input: FoldInput, options: ProfileOptions): ChangeSet
     latest.set(profile.profileId, changes.events.length);
     changes.events.push(options.phases ? withPhaseChanges(event, profile.profileId, phaseChanges) : { ...event, profileId: profile.profileId });
     after.push(undefined);
+    for (const id of touched) if (id !== profile.profileId) coupled.push({ workspaceId, read: id, changed: profile.profileId });
+    for (const key of unlinked) if (resolve(key) !== profile.profileId) absentKeys.push({ workspaceId, key, readBy: profile.profileId });
+    touched.length = 0;
+    unlinked.length = 0;
   }
 
   changes.profiles = [...drafts.values()];
+  changes.coupled = coupled;
+  changes.absentKeys = absentKeys;
   changes.profileAfter = changes.events.map((e, i) => after[i] ?? drafts.get(e.profileId)!);
   return changes;
 }

@@ -11,18 +11,24 @@
  * the cache as dirty -> resolve the submissions -> tell listeners.
  *
  * Profiles and identity links are derived from the log, so they need not be written with every
- * event: a checkpoint writes all dirty ones at once, with the log position they reflect, every
- * `checkpointIntervalMs` or `checkpointMaxDirty` changes. A user active many times between two
- * checkpoints costs one profile write, not one per event. After a crash, `start` replays the
- * events after the last checkpoint through the same fold, which rebuilds exactly the lost state.
+ * event: a checkpoint round, every `checkpointIntervalMs` or `checkpointMaxDirty` changes, writes
+ * all that is dirty when it starts. A user active many times between two rounds costs one profile
+ * write, not one per event. A round is cut into slices of about `checkpointSliceRows` entries,
+ * one commit each, taken turn about with flushes, so the event loop never stalls for a whole
+ * round. Each slice stores its profiles with the log position they are folded up to, and the
+ * replay start (checkpoint) the entries still dirty need (see ProfileCache for why slices write
+ * whole groups). After a crash, `start` replays the events after the checkpoint through the same
+ * fold, skipping those whose profile is stored folded through them, which rebuilds exactly the
+ * lost state.
  *
- * Flushes, checkpoints and exclusive tasks run one at a time, in order, so events are applied in
- * the order they were accepted and one user's events never race each other.
+ * Flushes, checkpoint slices and exclusive tasks run one at a time, in order, so events are
+ * applied in the order they were accepted and one user's events never race each other.
  */
 import type { NudgeEvent } from '../core/event.js';
 import { foldEvents, identityKeysOf, type ChangeSet } from '../core/ingest-fold.js';
 import type { Profile, ProfileOptions } from '../core/profile.js';
 import type { Clock } from '../ports/clock.js';
+import type { LoggedEvent } from '../ports/event-log.js';
 import type { ErasureReport, Store } from '../ports/store.js';
 import { DedupWindow } from './dedup-window.js';
 import { ProfileCache } from './profile-cache.js';
@@ -39,6 +45,12 @@ export interface IngestOptions {
   checkpointIntervalMs?: number;
   /** Most dirty profiles and links before a checkpoint is forced. Default 100,000. */
   checkpointMaxDirty?: number;
+  /**
+   * The least number of profiles, links and merges a checkpoint slice (one commit) writes when
+   * that many are due. Under load a slice writes 1.5 times what was dirtied since the previous
+   * one, so rounds keep pace with ingestion, but never more than 4 times this. Default 2,000.
+   */
+  checkpointSliceRows?: number;
 }
 
 export interface IngestResult {
@@ -79,12 +91,19 @@ export class IngestPipeline {
   private readonly listeners: CommitListener[] = [];
   private readonly checkpointIntervalMs: number;
   private readonly checkpointMaxDirty: number;
+  private readonly checkpointSliceRows: number;
   private submissions: Submission[] = [];
   private tasks: Task[] = [];
   private draining: Promise<void> | null = null;
   private position = 0;
   private checkpointed = 0;
   private lastCheckpointAt = 0;
+  /** While a checkpoint round is under way: the newest group it writes. */
+  private roundUpTo: number | null = null;
+  /** The last turn of the drain loop wrote a slice: the next one goes to waiting work, if any. */
+  private slicedLast = false;
+  /** Entries flushes made dirty since the last slice: what the next one must write to keep pace. */
+  private dirtiedSinceSlice = 0;
   /** After a failed checkpoint, none is tried again before this time, so flushes go on meanwhile. */
   private checkpointRetryAt = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -104,11 +123,13 @@ export class IngestPipeline {
     this.cache = new ProfileCache(store, options.cacheMaxProfiles);
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 5000;
     this.checkpointMaxDirty = options.checkpointMaxDirty ?? 100_000;
+    this.checkpointSliceRows = options.checkpointSliceRows ?? 2000;
   }
 
   /**
    * Rebuilds the dedup window and replays the events after the last checkpoint, then checkpoints.
-   * Call once before accepting events. `replayed` counts the events folded again.
+   * Call once before accepting events. `replayed` counts the events folded again (not those a
+   * stored profile already held).
    */
   async start(): Promise<{ replayed: number }> {
     const since = this.clock.now() - this.options.dedupWindowMs;
@@ -210,17 +231,25 @@ export class IngestPipeline {
     await new Promise<void>((r) => setImmediate(r));
     try {
       while (this.submissions.length > 0 || this.tasks.length > 0 || this.checkpointDue()) {
-        // A due checkpoint goes first even under constant load, so dirty state stays bounded.
-        if (this.checkpointDue()) {
-          await this.checkpointNow().catch((error: unknown) => {
+        // Slices of a round take turns with waiting work, so dirty state stays bounded under
+        // constant load and no turn is longer than one slice; past the limit they go first.
+        const waiting = this.submissions.length > 0 || this.tasks.length > 0;
+        if (this.checkpointDue() && (!this.slicedLast || !waiting || this.cache.dirtyCount >= 2 * this.checkpointMaxDirty)) {
+          this.slicedLast = true;
+          await this.checkpointSlice().catch((error: unknown) => {
+            this.roundUpTo = null;
             this.checkpointRetryAt = this.clock.now() + 1000;
             this.reportError(error);
           });
+          // Let the requests that arrived meanwhile in, before the next turn.
+          await new Promise<void>((r) => setImmediate(r));
         } else if (this.submissions.length > 0) {
+          this.slicedLast = false;
           const group = this.submissions;
           this.submissions = [];
           await this.flush(group);
         } else {
+          this.slicedLast = false;
           const task = this.tasks.shift()!;
           await this.settle()
             .then(() => task.run())
@@ -232,19 +261,41 @@ export class IngestPipeline {
     }
   }
 
+  /** A round is under way, or one is due: the interval is up or too much is dirty. */
   private checkpointDue(): boolean {
     const dirty = this.cache.dirtyCount;
     if (dirty === 0 || this.clock.now() < this.checkpointRetryAt) return false;
+    if (this.roundUpTo !== null) return true;
     const timeUp = this.checkpointIntervalMs > 0 && this.clock.now() - this.lastCheckpointAt >= this.checkpointIntervalMs;
     return timeUp || dirty >= this.checkpointMaxDirty;
   }
 
+  /** Writes the next slice of the round under way, starting one if none is. */
+  private async checkpointSlice(): Promise<void> {
+    await this.settle();
+    if (this.roundUpTo === null) {
+      this.roundUpTo = this.cache.newestGroup;
+      this.lastCheckpointAt = this.clock.now();
+    }
+    const rows = Math.min(4 * this.checkpointSliceRows, Math.max(this.checkpointSliceRows, Math.ceil(1.5 * this.dirtiedSinceSlice)));
+    this.dirtiedSinceSlice = 0;
+    const written = await this.cache.writeSlice(this.position, rows, this.roundUpTo);
+    this.checkpointed = written.checkpoint;
+    if (!written.more) {
+      this.roundUpTo = null;
+      this.cache.evict();
+    }
+  }
+
+  /** Writes everything dirty in one commit. */
   private async checkpointNow(): Promise<void> {
     this.lastCheckpointAt = this.clock.now();
     await this.settle();
+    this.roundUpTo = null;
     if (this.cache.dirtyCount === 0 && this.position === this.checkpointed) return;
-    await this.cache.checkpoint(this.position);
+    await this.cache.writeAll(this.position);
     this.checkpointed = this.position;
+    this.cache.evict();
   }
 
   /** Folds events into the cache (dirty); returns the change set, events assigned to profiles. */
@@ -259,7 +310,9 @@ export class IngestPipeline {
     for (const [workspaceId, list] of byWorkspace) {
       const { identities, profiles } = await this.cache.load(workspaceId, list.flatMap(identityKeysOf));
       const part = foldEvents({ workspaceId, events: list, identities, profiles }, this.options.profile);
-      this.cache.apply(part);
+      const dirtyBefore = this.cache.dirtyCount;
+      this.cache.apply(part, this.position);
+      this.dirtiedSinceSlice += Math.max(0, this.cache.dirtyCount - dirtyBefore);
       changes.events.push(...part.events);
       changes.profiles.push(...part.profiles);
       changes.identities.push(...part.identities);
@@ -360,19 +413,38 @@ export class IngestPipeline {
   /** After a failed append: drop the cache (dirty state included) and refold since the checkpoint. */
   private async rebuild(): Promise<void> {
     this.cache = new ProfileCache(this.store, this.options.cacheMaxProfiles);
+    this.roundUpTo = null;
     this.position = this.checkpointed;
     await this.replay();
     this.stale = false;
   }
 
+  /** Folds the events after `position` that no stored profile holds yet. */
   private async replay(): Promise<number> {
     let replayed = 0;
     for (;;) {
       const logged = await this.store.events.readAfter(this.position, replayChunk);
       if (logged.length === 0) return replayed;
-      await this.fold(logged.map((l) => l.event));
+      const unfolded = await this.notYetFolded(logged);
+      await this.fold(unfolded);
       this.position = logged[logged.length - 1]!.position;
-      replayed += logged.length;
+      replayed += unfolded.length;
     }
+  }
+
+  /**
+   * The events whose profile is not stored folded through them. A slice written before a crash
+   * may have stored a profile past the checkpoint; its events up to there are in it already.
+   */
+  private async notYetFolded(logged: readonly LoggedEvent[]): Promise<NudgeEvent[]> {
+    const idsByWorkspace = new Map<string, Set<string>>();
+    for (const { event } of logged) {
+      let ids = idsByWorkspace.get(event.workspaceId);
+      if (!ids) idsByWorkspace.set(event.workspaceId, (ids = new Set()));
+      ids.add(event.profileId);
+    }
+    const folded = new Map<string, Map<string, number>>();
+    for (const [workspaceId, ids] of idsByWorkspace) folded.set(workspaceId, await this.store.profiles.foldedThrough(workspaceId, [...ids]));
+    return logged.filter((l) => l.position > (folded.get(l.event.workspaceId)!.get(l.event.profileId) ?? 0)).map((l) => l.event);
   }
 }

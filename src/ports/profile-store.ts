@@ -15,6 +15,11 @@ export interface ProfileStore {
   /** The profile id each known identity key points at; unknown keys are absent from the map. */
   resolveIdentities(workspaceId: string, keys: readonly string[]): Promise<Map<string, string>>;
   getProfiles(workspaceId: string, profileIds: readonly string[]): Promise<Map<string, Profile>>;
+  /**
+   * The log position each stored profile is folded up to (`Commit.profilesAt` of its last write);
+   * profiles not stored are absent. Replay skips the events a stored profile already holds.
+   */
+  foldedThrough(workspaceId: string, profileIds: readonly string[]): Promise<Map<string, number>>;
   /** Identity keys pointing at a profile. */
   identitiesOf(workspaceId: string, profileId: string): Promise<string[]>;
   /** Most recently updated first. */

@@ -26,14 +26,23 @@ export interface StoreCapabilities {
 
 /**
  * One atomic write. Events are appended to the log; profiles, identity links and merges are
- * derived state: the engine may write them behind the events, in checkpoints.
+ * derived state: the engine may write them behind the events, in checkpoints, and a checkpoint
+ * may be cut into slices that each write some of the profiles.
  */
 export interface Commit extends ChangeSet {
   /**
    * The log position up to which the derived state in this commit (together with what is already
-   * stored) reflects every event. Recorded atomically with it; read back by `checkpoint()`.
+   * stored) reflects every event: a replay after a crash starts after it. Recorded atomically with
+   * it; read back by `checkpoint()`.
    */
   checkpoint?: number;
+  /**
+   * The log position the profiles of this commit are folded up to: each holds every event of it up
+   * to this position and none after. Stored with each profile (`ProfileStore.foldedThrough`) so a
+   * replay skips the events a stored profile already holds. Default: the newest log position
+   * after this commit.
+   */
+  profilesAt?: number;
 }
 
 export interface CommitReceipt {
@@ -47,7 +56,15 @@ export interface CommitReceipt {
  * the caller may retry it.
  *
  * The event log is the truth; profiles and identities are derived from it. After a crash the
- * engine rebuilds what was not yet checkpointed by replaying `events.readAfter(checkpoint())`.
+ * engine rebuilds what was not yet checkpointed by replaying `events.readAfter(checkpoint())`,
+ * skipping each event whose profile (the event's `profileId`) is stored folded through the event's
+ * position or later (`profiles.foldedThrough`).
+ *
+ * Guarantees
+ * - `commit` is atomic and durable once it resolves (see the backend's fsync policy).
+ * - A merge moves the source's events (their `profileId`) and identity links to the target in the
+ *   same transaction, so a replayed event names the profile that holds it now.
+ * - A profile's `foldedThrough` is written in the same transaction as the profile.
  */
 export interface Store {
   readonly capabilities: StoreCapabilities;

@@ -306,6 +306,29 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
       if (opened.reopen) assert.equal(await (await opened.reopen()).checkpoint(), position);
     });
 
+    it('a profile is stored with the log position it is folded up to; a merge or erasure drops it', async (store, opened) => {
+      const changes = await foldAgainst(store, 'w1', [event({ userId: 'ann' }), event({ anonymousId: 'dev1', at: 1 })]);
+      const { position } = await store.commit({ events: changes.events, profiles: [], identities: [], merges: [] });
+      assert.deepEqual(await store.profiles.foldedThrough('w1', ['u:ann', 'a:dev1']), new Map(), 'no profile stored yet');
+      // A slice written behind the log: the profiles as of the first event, the checkpoint still 0.
+      await store.commit({ events: [], profiles: changes.profiles, identities: changes.identities, merges: [], profilesAt: position - 1, checkpoint: 0 });
+      assert.deepEqual(Object.fromEntries(await store.profiles.foldedThrough('w1', ['u:ann', 'a:dev1', 'u:nobody'])), { 'u:ann': position - 1, 'a:dev1': position - 1 });
+      assert.equal(await store.checkpoint(), 0);
+      // Without `profilesAt`: the newest position after the commit.
+      const later = await ingest(store, [event({ userId: 'ann', at: 2 })]);
+      const newest = (await store.events.readAfter(0, 100)).at(-1)!.position;
+      assert.equal(later.events.length, 1);
+      assert.equal((await store.profiles.foldedThrough('w1', ['u:ann'])).get('u:ann'), newest);
+      assert.deepEqual(Object.fromEntries(await store.profiles.foldedThrough('w2', ['u:ann'])), {}, 'per workspace');
+      await ingest(store, [event({ type: 'identify', userId: 'ann', anonymousId: 'dev1', at: 3 })]);
+      const merged = (await store.events.readAfter(0, 100)).at(-1)!.position;
+      assert.deepEqual([...(await store.profiles.foldedThrough('w1', ['u:ann', 'a:dev1'])).keys()], ['u:ann'], 'the merged-away profile has none');
+      const again = opened.reopen ? await opened.reopen() : store;
+      assert.equal((await again.profiles.foldedThrough('w1', ['u:ann'])).get('u:ann'), merged);
+      await again.eraseUser('w1', 'u:ann');
+      assert.deepEqual(await again.profiles.foldedThrough('w1', ['u:ann']), new Map());
+    });
+
     it('timelines, merges and erasure are the same on both sides of a checkpoint', async (store) => {
       const checkpoint = async () => {
         const { position } = await store.commit({ events: [], profiles: [], identities: [], merges: [] });

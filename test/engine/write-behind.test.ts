@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/backends/sqlite/sqlite-store.js';
 import { defaultProfileOptions } from '../../src/core/profile.js';
 import { IngestPipeline } from '../../src/engine/ingest-pipeline.js';
@@ -96,4 +97,29 @@ test('a failed append leaves no trace in profiles and the next one still lands',
   assert.equal(profile!.computed.totals['revenue'], undefined);
   await pipeline.close();
   await store.close();
+});
+
+test('a database from before sliced checkpoints upgrades in place and replays what its checkpoint lacks', async () => {
+  const clean = await open('upgrade-clean.db');
+  for (const batch of story) await clean.pipeline.submit('w1', batch);
+  await clean.pipeline.close();
+  const expected = await clean.store.exportUser('w1', 'u:bea');
+
+  const old = await open('upgrade.db');
+  for (const batch of story.slice(0, 2)) await old.pipeline.submit('w1', batch);
+  await old.pipeline.checkpoint();
+  for (const batch of story.slice(2)) await old.pipeline.submit('w1', batch);
+  await old.store.close(); // no close of the pipeline: a crash
+  // As the file was at schema version 1: no per-profile position.
+  const db = new Database(path.join(dir, 'upgrade.db'));
+  db.exec('ALTER TABLE profiles DROP COLUMN folded_through');
+  db.pragma('user_version = 1');
+  db.close();
+
+  const upgraded = await open('upgrade.db');
+  assert.equal(upgraded.replayed, 3, 'the events after the checkpoint, each once');
+  assert.deepEqual(await upgraded.store.exportUser('w1', 'u:bea'), expected);
+  await upgraded.pipeline.close();
+  await upgraded.store.close();
+  await clean.store.close();
 });

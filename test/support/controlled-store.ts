@@ -1,7 +1,7 @@
 /**
  * A fault injector around a real store: it can make the next commits fail (before anything is
- * written, as the contract requires of a failed commit) or hold them until released, so a test
- * decides when a group commit finishes. Everything else goes straight to the real store.
+ * written, as the contract requires of a failed commit), fail every commit after the n-th (a
+ * crash), or hold them until released, so a test decides when a group commit finishes. Everything else goes straight to the real store.
  */
 import type { Commit, CommitReceipt, Store } from '../../src/ports/store.js';
 
@@ -12,6 +12,8 @@ export class ControlledStore implements Store {
   /** Every commit the real store took, in order. */
   readonly committed: Commit[] = [];
   private failures = 0;
+  /** Commits still allowed before the store "dies" (every later commit fails); null: never. */
+  private commitsToLive: number | null = null;
   private gate: Promise<void> | null = null;
   private waiting: (() => void)[] = [];
 
@@ -24,6 +26,14 @@ export class ControlledStore implements Store {
   /** The next `n` commits reject with a store error and write nothing. */
   failNextCommits(n: number): void {
     this.failures = n;
+  }
+
+  /**
+   * After `n` more commits every commit fails, as if the process had died right after the n-th:
+   * what the real store holds then is what a restart finds.
+   */
+  dieAfterCommits(n: number): void {
+    this.commitsToLive = n;
   }
 
   /** Commits wait until the returned function is called. */
@@ -48,6 +58,7 @@ export class ControlledStore implements Store {
       this.failures--;
       throw new Error('injected: the store is unavailable');
     }
+    if (this.commitsToLive !== null && this.commitsToLive-- <= 0) throw new Error('injected: the process died');
     const receipt = await this.inner.commit(changes);
     this.committed.push(changes);
     return receipt;

@@ -18,6 +18,8 @@ interface Row {
 interface Workspace {
   events: Row[];
   profiles: Map<string, Profile>;
+  /** Per stored profile, the log position it is folded up to. */
+  foldedThrough: Map<string, number>;
   identities: Map<string, string>;
 }
 
@@ -66,6 +68,15 @@ export class MemoryStore implements Store {
         }
         return found;
       },
+      foldedThrough: async (ws, profileIds) => {
+        const positions = this.workspace(ws).foldedThrough;
+        const found = new Map<string, number>();
+        for (const id of profileIds) {
+          const at = positions.get(id);
+          if (at !== undefined) found.set(id, at);
+        }
+        return found;
+      },
       identitiesOf: async (ws, profileId) => this.identitiesOf(ws, profileId),
       search: async (ws, search) => this.searchProfiles(ws, search),
       count: async (ws) => this.workspace(ws).profiles.size,
@@ -77,14 +88,20 @@ export class MemoryStore implements Store {
     for (const m of copy.merges) {
       const w = this.workspace(m.workspaceId);
       w.profiles.delete(m.from);
+      w.foldedThrough.delete(m.from);
       for (const [key, id] of w.identities) if (id === m.from) w.identities.set(key, m.to);
       for (const row of w.events) if (row.event.profileId === m.from) row.event.profileId = m.to;
     }
     for (const l of copy.identities) this.workspace(l.workspaceId).identities.set(l.key, l.profileId);
-    for (const p of copy.profiles) this.workspace(p.workspaceId).profiles.set(p.profileId, p);
     for (const e of copy.events) {
       this.workspace(e.workspaceId).events.push({ seq: ++this.seq, event: e });
       this.log.push(e);
+    }
+    const profilesAt = copy.profilesAt ?? this.seq;
+    for (const p of copy.profiles) {
+      const w = this.workspace(p.workspaceId);
+      w.profiles.set(p.profileId, p);
+      w.foldedThrough.set(p.profileId, profilesAt);
     }
     if (copy.checkpoint !== undefined) this.checkpointPosition = copy.checkpoint;
     return { position: this.seq };
@@ -105,6 +122,7 @@ export class MemoryStore implements Store {
   async eraseUser(ws: string, profileId: string): Promise<ErasureReport> {
     const w = this.workspace(ws);
     const profiles = w.profiles.delete(profileId) ? 1 : 0;
+    w.foldedThrough.delete(profileId);
     const keys = this.identitiesOf(ws, profileId);
     for (const key of keys) w.identities.delete(key);
     const before = w.events.length;
@@ -118,7 +136,7 @@ export class MemoryStore implements Store {
   private workspace(ws: string): Workspace {
     let w = this.workspaces.get(ws);
     if (!w) {
-      w = { events: [], profiles: new Map(), identities: new Map() };
+      w = { events: [], profiles: new Map(), foldedThrough: new Map(), identities: new Map() };
       this.workspaces.set(ws, w);
     }
     return w;

@@ -5,6 +5,7 @@
  * the last pages of each B-tree. The per-user `timeline` is the index that would scatter writes
  * across the file; it is filled behind the log, in key order, by each checkpoint commit. Events
  * after the last indexed position (`meta.indexed`) are found by scanning that short tail.
+ * `profiles.folded_through` is the log position a stored profile holds every event of, up to.
  */
 export const migrations: readonly string[] = [
   `
@@ -52,5 +53,12 @@ export const migrations: readonly string[] = [
 
   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
   INSERT INTO meta (key, value) VALUES ('checkpoint', 0), ('indexed', 0);
+  `,
+  // 2: profiles are written behind the log in slices, each with the log position it is folded up
+  // to, so a replay skips the events a stored profile already holds. Profiles written before were
+  // written by whole checkpoints and hold nothing past the recorded checkpoint, where replay
+  // starts: 0 claims no more than that, and adding the column rewrites no row.
+  `
+  ALTER TABLE profiles ADD COLUMN folded_through INTEGER NOT NULL DEFAULT 0;
   `,
 ];

@@ -73,9 +73,9 @@ export class SqliteStore implements Store {
         'INSERT INTO events (workspace_id, profile_id, message_id, type, name, ts, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       upsertProfile: db.prepare(
-        `INSERT INTO profiles (workspace_id, profile_id, user_id, email, updated_at, body) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO profiles (workspace_id, profile_id, user_id, email, updated_at, body, folded_through) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (workspace_id, profile_id) DO UPDATE SET user_id = excluded.user_id, email = excluded.email,
-           updated_at = excluded.updated_at, body = excluded.body`,
+           updated_at = excluded.updated_at, body = excluded.body, folded_through = excluded.folded_through`,
       ),
       upsertIdentity: db.prepare(
         `INSERT INTO identities (workspace_id, key, profile_id) VALUES (?, ?, ?)
@@ -102,6 +102,7 @@ export class SqliteStore implements Store {
       setIndexed: db.prepare("UPDATE meta SET value = ? WHERE key = 'indexed'"),
       resolveIdentity: db.prepare('SELECT profile_id FROM identities WHERE workspace_id = ? AND key = ?').pluck(),
       getProfile: db.prepare('SELECT body FROM profiles WHERE workspace_id = ? AND profile_id = ?').pluck(),
+      foldedThrough: db.prepare('SELECT folded_through FROM profiles WHERE workspace_id = ? AND profile_id = ?').pluck(),
       identitiesOf: db.prepare('SELECT key FROM identities WHERE workspace_id = ? AND profile_id = ? ORDER BY key').pluck(),
       countEvents: db.prepare('SELECT count(*) FROM events WHERE workspace_id = ?').pluck(),
       countProfiles: db.prepare('SELECT count(*) FROM profiles WHERE workspace_id = ?').pluck(),
@@ -124,8 +125,11 @@ export class SqliteStore implements Store {
         s.deleteProfile.run(ws, from);
       }
       for (const row of c.identities) s.upsertIdentity.run(row);
-      for (const row of c.profiles) s.upsertProfile.run(row);
       for (const row of c.events) s.insertEvent.run(row);
+      if (c.profiles.length > 0) {
+        const profilesAt = c.profilesAt ?? (c.events.length > 0 ? (s.maxSeq.get() as number) : this.position);
+        for (const row of c.profiles) s.upsertProfile.run(...row, profilesAt);
+      }
       if (c.checkpoint !== null) {
         s.setCheckpoint.run(c.checkpoint);
         this.indexUpTo(Math.min(c.checkpoint, this.stmt.maxSeq.get() as number));
@@ -153,6 +157,14 @@ export class SqliteStore implements Store {
         for (const id of ids) {
           const body = this.stmt.getProfile.get(ws, id) as string | undefined;
           if (body !== undefined) found.set(id, JSON.parse(body) as Profile);
+        }
+        return found;
+      },
+      foldedThrough: async (ws, ids) => {
+        const found = new Map<string, number>();
+        for (const id of ids) {
+          const at = this.stmt.foldedThrough.get(ws, id) as number | undefined;
+          if (at !== undefined) found.set(id, at);
         }
         return found;
       },
@@ -305,6 +317,7 @@ export interface EncodedCommit {
   identities: Row[];
   merges: [workspaceId: string, from: string, to: string][];
   checkpoint: number | null;
+  profilesAt: number | null;
 }
 
 export function encodeCommit(c: Commit): EncodedCommit {
@@ -325,6 +338,7 @@ export function encodeCommit(c: Commit): EncodedCommit {
     identities: c.identities.map((l) => [l.workspaceId, l.key, l.profileId]),
     merges: c.merges.map((m) => [m.workspaceId, m.from, m.to]),
     checkpoint: c.checkpoint ?? null,
+    profilesAt: c.profilesAt ?? null,
   };
 }
 
