@@ -289,14 +289,23 @@ export class IngestPipeline {
     }
   }
 
-  /** Writes everything dirty in one commit. */
+  /**
+   * Writes everything dirty (for a consistent read, an erasure, a stop), in slices with a turn of
+   * the event loop between them: flushes wait for the whole of it, but timers, deliveries and
+   * HTTP go on, where one commit of a round's worth held the event loop for up to a second.
+   */
   private async checkpointNow(): Promise<void> {
     this.lastCheckpointAt = this.clock.now();
     await this.settle();
     this.roundUpTo = null;
     if (this.cache.dirtyCount === 0 && this.position === this.checkpointed) return;
-    await this.cache.writeAll(this.position);
-    this.checkpointed = this.position;
+    const upTo = this.cache.newestGroup;
+    for (;;) {
+      const written = await this.cache.writeSlice(this.position, 4 * this.checkpointSliceRows, upTo);
+      this.checkpointed = written.checkpoint;
+      if (!written.more) break;
+      await new Promise<void>((r) => setImmediate(r));
+    }
     this.cache.evict();
   }
 

@@ -269,11 +269,6 @@ export class ProfileCache {
     return { checkpoint, more: next !== undefined && next.seq <= upToSeq };
   }
 
-  /** Writes every dirty entry in one commit, as folded up to `position`. */
-  async writeAll(position: number): Promise<void> {
-    await this.writeSlice(position, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
-  }
-
   /** Drops clean entries beyond the size limit, oldest loaded first. */
   evict(): void {
     dropOldest(this.profiles, this.maxProfiles, (key) => this.groupOf.has(key));

@@ -181,6 +181,39 @@ test('slices take turns with flushes, keep pace within their bounds, and the che
   assert.equal(await store.profiles.count('w1'), 60);
 });
 
+test('a checkpoint for a consistent read is written in slices, the event loop turning between them', async () => {
+  const store = new ControlledStore(new MemoryStore());
+  const pipeline = new IngestPipeline(store, new SimulatedClock(t0), { ...options, checkpointSliceRows: 2, checkpointMaxDirty: 1_000_000 });
+  await pipeline.start();
+  await pipeline.submit('w1', Array.from({ length: 30 }, (_, i) => event({ userId: `u${i}`, at: i })));
+  const before = store.committed.length;
+
+  // Count the turns of the event loop while the read waits for the checkpoint.
+  let turns = 0;
+  let reading = true;
+  const turnsAtCommit: number[] = [];
+  const tick = (): void => {
+    turns++;
+    if (reading) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const realCommit = store.commit.bind(store);
+  store.commit = (changes: Commit) => {
+    turnsAtCommit.push(turns);
+    return realCommit(changes);
+  };
+  const count = await pipeline.readCheckpointed(() => store.profiles.count('w1'));
+  reading = false;
+
+  assert.equal(count, 30, 'the read sees every accepted profile');
+  const slices = store.committed.slice(before);
+  assert.ok(slices.length >= 8, `${slices.length} commits for 30 profiles and 30 links in slices of at most 8`);
+  for (const c of slices) assert.ok(c.profiles.length + c.identities.length <= 8);
+  assert.ok(turnsAtCommit.every((t, i) => i === 0 || t > turnsAtCommit[i - 1]!), `a turn between every two slices: ${turnsAtCommit.join(' ')}`);
+  assert.equal(await store.checkpoint(), 30);
+  await pipeline.close();
+});
+
 // ---- random histories, random slicing, a crash at a random commit ----
 
 const users = ['ann', 'bob', 'cid'];
