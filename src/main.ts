@@ -254,7 +254,7 @@ function channelProviders(config: Config, deps: ChannelDeps): Map<string, Channe
           // went to (the dispatcher's outcome does not, and the trait may change meanwhile); kept
           // here rather than in the channel, which stays a provider that reports what it did.
           onSent: (d, to, at) => deps.smsConsent.texted(d.workspaceId, d.message.profileId, to, at).catch(deps.reportError),
-          onOptOut: async (d, to, keyword) => void (await deps.smsConsent.optedOut(d.workspaceId, to, keyword, d.message.profileId)),
+          onOptOut: async (d, to, keyword) => void (await deps.smsConsent.reportedOptOut(d.workspaceId, to, keyword, d.message.profileId)),
         });
       case 'in-app':
         return new InAppChannel({

@@ -42,6 +42,12 @@ export interface ConsentUpdate {
    * `from` (which it cannot override): `{ channel: 'sms', keyword: 'STOP' }` for a text. Default none.
    */
   properties?: JsonObject;
+  /**
+   * Whether the user made the change themselves (a link, the unsubscribe page, a text, the app on
+   * their behalf): `Unsubscribed` then counts as their activity. False for what a provider
+   * reports (Twilio's 21610). Default true.
+   */
+  byUser?: boolean;
 }
 
 const consentKey = /^[a-z0-9_]+(:[a-z0-9_]+)?$/;
@@ -130,8 +136,9 @@ export class ConsentService {
     const off = Object.entries(update.changes).filter(([, v]) => v === false).map(([k]) => k);
     if (off.length > 0) {
       const unsubscribed = { ...update.properties, from: off, source: update.source };
-      if (update.message) events.record(workspaceId, update.message, MessageEvent.unsubscribed, unsubscribed, 'unsubscribed', at);
-      else events.recordForUser(workspaceId, profile.profileId, MessageEvent.unsubscribed, unsubscribed, `nudge:unsubscribed:${id}`, at);
+      const active = update.byUser === false ? false : undefined;
+      if (update.message) events.record(workspaceId, update.message, MessageEvent.unsubscribed, unsubscribed, 'unsubscribed', at, active);
+      else events.recordForUser(workspaceId, profile.profileId, MessageEvent.unsubscribed, unsubscribed, `nudge:unsubscribed:${id}`, at, active);
     }
     return consent;
   }

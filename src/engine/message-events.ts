@@ -63,11 +63,13 @@ interface Pending {
   messageId: string;
   properties: JsonObject;
   at: number;
+  /** Counts as the user's activity; default: whether `name` is one of `userActions`. */
+  active?: boolean;
 }
 
 /**
  * What the user did themselves (clicked, dismissed, gave feedback, unsubscribed): it counts as
- * activity. The rest is what Nudge did (sent, deferred …) or what a machine may have done (an
+ * activity (unless the caller says otherwise: an unsubscription a provider reported is not). The rest is what Nudge did (sent, deferred …) or what a machine may have done (an
  * email client fetching the open pixel): recorded with `context.active: false`, it moves neither
  * the user's "last seen" nor their session, so inactivity triggers are not fooled by it.
  */
@@ -100,8 +102,9 @@ export class MessageEvents {
    * Puts one outcome of a message on its user's timeline. `outcome` names it for deduplication:
    * the same message and outcome are stored once (`clicked:0` for the first link, …).
    */
-  record(workspaceId: string, message: MessageRef & { channel?: string }, name: string, properties: JsonObject, outcome: string, at = this.options.clock.now()): void {
+  record(workspaceId: string, message: MessageRef & { channel?: string }, name: string, properties: JsonObject, outcome: string, at = this.options.clock.now(), active?: boolean): void {
     this.push({
+      ...(active === undefined ? {} : { active }),
       workspaceId,
       profileId: message.profileId,
       name,
@@ -120,9 +123,12 @@ export class MessageEvents {
     });
   }
 
-  /** An event about the user that is not about one message (Unsubscribed, Consent Updated). */
-  recordForUser(workspaceId: string, profileId: string, name: string, properties: JsonObject, messageId: string, at = this.options.clock.now()): void {
-    this.push({ workspaceId, profileId, name, messageId, properties, at });
+  /**
+   * An event about the user that is not about one message (Unsubscribed, Consent Updated).
+   * `active` overrides whether it counts as their activity (false: a provider reported it).
+   */
+  recordForUser(workspaceId: string, profileId: string, name: string, properties: JsonObject, messageId: string, at = this.options.clock.now(), active?: boolean): void {
+    this.push({ workspaceId, profileId, name, messageId, properties, at, ...(active === undefined ? {} : { active }) });
   }
 
   /** Resolves once everything recorded so far has been submitted. */
@@ -171,7 +177,7 @@ export class MessageEvents {
             groupId: null,
             properties: p.properties,
             traits: {},
-            context: { library: { name: 'nudge' }, ...(userActions.has(p.name) ? {} : { active: false }) },
+            context: { library: { name: 'nudge' }, ...((p.active ?? userActions.has(p.name)) ? {} : { active: false }) },
             timestamp: p.at,
             receivedAt: p.at,
           });

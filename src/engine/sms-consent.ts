@@ -54,24 +54,36 @@ export class SmsConsent {
   }
 
   /**
-   * The store applied an opt-out of `phone` (`keyword`: STOP …, or `twilio:21610`): the channel
-   * off for its users, and also for `profileId` when given (the user a refused text was for).
-   * Resolves with the profile ids changed, once every change is committed.
+   * The store applied an opt-out the number texted (`keyword`: STOP …): the channel off for its
+   * users. Resolves with the profile ids changed, once every change is committed.
    */
-  optedOut(workspaceId: string, phone: string, keyword: string, profileId?: string): Promise<string[]> {
-    return this.change(workspaceId, phone, false, keyword, profileId);
+  optedOut(workspaceId: string, phone: string, keyword: string): Promise<string[]> {
+    return this.change(workspaceId, phone, { allowed: false, keyword, byUser: true });
+  }
+
+  /**
+   * The store applied an opt-out the provider reported while sending to `profileId` (`keyword`:
+   * `twilio:21610`): as `optedOut`, for that user too, and not counted as anyone's activity.
+   */
+  reportedOptOut(workspaceId: string, phone: string, keyword: string, profileId: string): Promise<string[]> {
+    return this.change(workspaceId, phone, { allowed: false, keyword, byUser: false, profileId });
   }
 
   /** The store applied an opt-in of `phone` (START …): the channel on again for its users. */
   optedIn(workspaceId: string, phone: string, keyword: string): Promise<string[]> {
-    return this.change(workspaceId, phone, true, keyword);
+    return this.change(workspaceId, phone, { allowed: true, keyword, byUser: true });
   }
 
-  private async change(workspaceId: string, phone: string, allowed: boolean, keyword: string, profileId?: string): Promise<string[]> {
-    const users = await this.usersOf(workspaceId, phone, profileId);
+  private async change(workspaceId: string, phone: string, c: { allowed: boolean; keyword: string; byUser: boolean; profileId?: string }): Promise<string[]> {
+    const users = await this.usersOf(workspaceId, phone, c.profileId);
     await Promise.all(
       users.map((id) =>
-        this.options.consent.update(workspaceId, id, { changes: { [this.channel]: allowed }, source, properties: { channel: this.channel, keyword } }),
+        this.options.consent.update(workspaceId, id, {
+          changes: { [this.channel]: c.allowed },
+          source,
+          properties: { channel: this.channel, keyword: c.keyword },
+          byUser: c.byUser,
+        }),
       ),
     );
     return users;

@@ -104,6 +104,7 @@ test('STOP turns SMS off for the user texted at that number, on the timeline; th
     assert.equal(moreUnsubscribed.length, 0);
     assert.deepEqual(unsubscribed?.properties, { channel: 'sms', keyword: 'STOP', from: ['sms'], source: 'sms' });
     assert.equal(unsubscribed.timestamp, new Date(t0 + minute).toISOString());
+    assert.equal(unsubscribed.context['active'], undefined, 'texting STOP is something the user did');
     assert.deepEqual(named(afterStop, 'Consent Updated').map((e) => e.properties), [{ channel: 'sms', keyword: 'STOP', changes: { sms: false }, consent: { sms: false }, source: 'sms' }]);
     assert.equal(named(afterStop, 'Consent Updated')[0]!.context['active'], false, 'what Nudge records is not user activity');
 
@@ -186,6 +187,7 @@ test("Twilio's 21610 for a user's number does what STOP does, with the provider'
     assert.deepEqual(await consentOf(n, 'dee'), { email: true, sms: false });
     const events = await timelineOf(n, 'dee');
     assert.deepEqual(named(events, 'Unsubscribed').map((e) => e.properties), [{ channel: 'sms', keyword: 'twilio:21610', from: ['sms'], source: 'sms' }]);
+    assert.equal(named(events, 'Unsubscribed')[0]!.context['active'], false, 'the provider reported it: not the user\'s activity');
     assert.equal(named(events, 'Message Failed')[0]?.properties['reason'], 'no_consent');
 
     time.clock.set(t0 + minute);
