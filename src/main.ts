@@ -175,7 +175,8 @@ function channelData(stores: DeliveryStores): ChannelData {
         pushSubscriptions: (await stores.pushSubscriptions.exportUser(workspaceId, identities)).map(presentSubscription),
         smsConsent: sms.consent,
         smsRecipients: sms.recipients,
-        discountCodes: await stores.codes.exportUser(workspaceId, [profile.profileId]),
+        // A profile's codes, and those of the profiles merged into it (their ids are its identity keys).
+        discountCodes: await stores.codes.exportUser(workspaceId, [profile.profileId, ...identities]),
       };
     },
     async eraseUser(workspaceId, profile, identities) {
@@ -184,7 +185,7 @@ function channelData(stores: DeliveryStores): ChannelData {
         pushSubscriptions: await stores.pushSubscriptions.eraseUser(workspaceId, identities),
         // The numbers' consent records and the entries naming the user as a number's recipient.
         smsConsent: await stores.smsOptOuts.eraseUser(workspaceId, { phones: phonesOf(profile), identities }),
-        discountCodes: await stores.codes.eraseUser(workspaceId, [profile.profileId]),
+        discountCodes: await stores.codes.eraseUser(workspaceId, [profile.profileId, ...identities]),
       };
     },
   };
@@ -318,7 +319,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
   const purgeInboxes = setInterval(() => void deliveryStores.inbox.purgeExpired(clock.now()).catch(reportError), 3_600_000).unref();
   const pushChannel = Object.values(config.channels).find((c): c is Extract<ChannelConfig, { kind: 'web-push' }> => c.kind === 'web-push');
   const smsChannel = Object.values(config.channels).find((c): c is Extract<ChannelConfig, { kind: 'twilio' }> => c.kind === 'twilio');
-  const codes = new DiscountCodes({ store: deliveryStores.codes, kinds: config.codes, clock });
+  const codes = new DiscountCodes({ store: deliveryStores.codes, kinds: config.codes, clock, identitiesOf: (workspaceId, profileId) => pipeline.identitiesOf(workspaceId, profileId) });
   const links = new MessageLinks({
     publicUrl: config.publicUrl,
     secret: config.tracking.secret ?? storedSecret(options.dataDir, 'link-signing-key'),

@@ -40,6 +40,12 @@ export interface DiscountCodesOptions {
   clock: Clock;
   /** Codes generated for one message before giving up on collisions. Default 5. */
   maxAttempts?: number;
+  /**
+   * A profile's identity keys. A profile merged into another leaves its id among them (a profile's
+   * id is the key that created it), so codes reserved for a visitor before they signed up are
+   * theirs after it: listed, and redeemable by them. Default: the profile id alone.
+   */
+  identitiesOf?: (workspaceId: string, profileId: string) => Promise<readonly string[]>;
 }
 
 export const DiscountCodeErrorCode = {
@@ -94,6 +100,7 @@ export class DiscountCodes {
   private readonly random: (n: number) => Uint8Array;
   private readonly clock: Clock;
   private readonly maxAttempts: number;
+  private readonly identitiesOf: DiscountCodesOptions['identitiesOf'];
   /** Event name -> the kinds it redeems. */
   private readonly redeemers = new Map<string, CodeKind[]>();
 
@@ -103,6 +110,7 @@ export class DiscountCodes {
     this.random = options.random ?? randomBytes;
     this.clock = options.clock;
     this.maxAttempts = options.maxAttempts ?? 5;
+    this.identitiesOf = options.identitiesOf;
     for (const kind of options.kinds.values()) {
       if (!kind.redeemedBy) continue;
       const list = this.redeemers.get(kind.redeemedBy.event) ?? [];
@@ -156,16 +164,34 @@ export class DiscountCodes {
           done.push({ ...base, outcome: 'other_kind', kind: record.kind });
           continue;
         }
-        const result = record ? await this.store.redeem(event.workspaceId, code, event.profileId, event.timestamp) : { outcome: 'not_found' as const, record: null };
+        const result = record
+          ? await this.store.redeem(event.workspaceId, code, await this.redeemerOf(event.workspaceId, event.profileId, record), event.timestamp)
+          : { outcome: 'not_found' as const, record: null };
         done.push({ ...base, outcome: result.outcome, kind: record?.kind ?? null });
       }
     }
     return done;
   }
 
-  /** Check-and-burn for a shop's checkout: redeems now, for the owner only. */
+  /** Check-and-burn for a shop's checkout: redeems now, for the owner only (or a profile it was merged into). */
   async redeem(workspaceId: string, code: string, profileId: string): Promise<RedeemResult> {
-    return this.store.redeem(workspaceId, code, profileId, this.clock.now());
+    const record = await this.store.get(workspaceId, code);
+    return this.store.redeem(workspaceId, code, record ? await this.redeemerOf(workspaceId, profileId, record) : profileId, this.clock.now());
+  }
+
+  /** The profile ids whose codes are `profileId`'s: its own and those of the profiles merged into it. */
+  private async ownIds(workspaceId: string, profileId: string): Promise<string[]> {
+    const keys = (await this.identitiesOf?.(workspaceId, profileId)) ?? [];
+    return [...new Set([profileId, ...keys])];
+  }
+
+  /**
+   * Who redeems `record` for `profileId`: the code's owner when that is the profile or one merged
+   * into it (the store's owner check then passes), else the profile itself (and the store refuses).
+   */
+  private async redeemerOf(workspaceId: string, profileId: string, record: CodeRecord): Promise<string> {
+    if (record.profileId === profileId) return profileId;
+    return (await this.ownIds(workspaceId, profileId)).includes(record.profileId) ? record.profileId : profileId;
   }
 
   async get(workspaceId: string, code: string): Promise<CodeView | null> {
@@ -174,7 +200,7 @@ export class DiscountCodes {
   }
 
   async listFor(workspaceId: string, profileId: string, page?: PageRequest): Promise<Page<CodeView>> {
-    const found = await this.store.listFor(workspaceId, profileId, page);
+    const found = await this.store.listFor(workspaceId, await this.ownIds(workspaceId, profileId), page);
     return { items: found.items.map((r) => this.view(r)), nextCursor: found.nextCursor };
   }
 

@@ -14,7 +14,9 @@
  * - Every change is durable (for durable stores) before its promise resolves; a rejected call
  *   changed nothing.
  * - Codes belong to the profile id their message was for: `listFor`, `exportUser` and `eraseUser`
- *   take profile ids, and a later merge of that profile into another is not followed.
+ *   take profile ids. A profile merged into another leaves its id among the other's identity
+ *   keys (a profile's id is the key that created it), so a caller passing a profile's id with
+ *   its identity keys finds the codes of every profile merged into it.
  */
 import { isCodeShaped, normaliseCode, type CodeRecord, type CodeReservation, type RedeemResult, type Settlement } from '../core/delivery/discount-codes.js';
 import { ErrorCode, formatIssues, NudgeError, type Issue } from '../core/errors.js';
@@ -42,7 +44,7 @@ export interface CodeStore {
   redeem(workspaceId: string, code: string, profileId: string, at: number): Promise<RedeemResult>;
   get(workspaceId: string, code: string): Promise<CodeRecord | null>;
   /** A profile's codes, newest reservation first. */
-  listFor(workspaceId: string, profileId: string, page?: PageRequest): Promise<Page<CodeRecord>>;
+  listFor(workspaceId: string, profileIds: readonly string[], page?: PageRequest): Promise<Page<CodeRecord>>;
   /** Every code of the profiles, newest reservation first. */
   exportUser(workspaceId: string, profileIds: readonly string[]): Promise<CodeRecord[]>;
   /** Deletes every code of the profiles; returns how many. */

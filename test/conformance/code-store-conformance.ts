@@ -147,14 +147,26 @@ export function codeStoreConformance(name: string, open: () => Promise<OpenedCod
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
-        const page: { items: CodeRecord[]; nextCursor: string | null } = await store.listFor('w1', 'p-ann', { limit: 3, cursor });
+        const page: { items: CodeRecord[]; nextCursor: string | null } = await store.listFor('w1', ['p-ann'], { limit: 3, cursor });
         assert.ok(page.items.length <= 3);
         seen.push(...codes(page.items));
         cursor = page.nextCursor;
       } while (cursor !== null);
       assert.deepEqual(seen, ['CART-AAAA-AAA6', 'CART-AAAA-AAA5', 'CART-AAAA-AAA4', 'CART-AAAA-AAA3', 'CART-AAAA-AAA2', 'CART-AAAA-AAA1', 'CART-AAAA-AAA0']);
-      assert.deepEqual(await store.listFor('w1', 'p-nobody'), { items: [], nextCursor: null });
-      await assert.rejects(store.listFor('w1', 'p-ann', { cursor: 'bm9wZQ' }), /cursor/);
+      assert.deepEqual(await store.listFor('w1', ['p-nobody']), { items: [], nextCursor: null });
+      await assert.rejects(store.listFor('w1', ['p-ann'], { cursor: 'bm9wZQ' }), /cursor/);
+    });
+
+    it('listFor several profile ids (a profile and those merged into it) pages their codes together, newest first', async (store) => {
+      await store.reserve(reservation('a1', 'CART-AAAA-AAA1', { profileId: 'a:dev-9', at: t0 }));
+      await store.reserve(reservation('a2', 'CART-AAAA-AAA2', { profileId: 'u:ann', at: t0 + 1000 }));
+      await store.reserve(reservation('a3', 'CART-AAAA-AAA3', { profileId: 'a:dev-9', at: t0 + 2000 }));
+      await store.reserve(reservation('b1', 'CART-BBBB-BBB1', { profileId: 'u:bob', at: t0 + 1500 }));
+      const first = await store.listFor('w1', ['u:ann', 'a:dev-9', 'u:ann'], { limit: 2 });
+      assert.deepEqual(codes(first.items), ['CART-AAAA-AAA3', 'CART-AAAA-AAA2']);
+      const second = await store.listFor('w1', ['u:ann', 'a:dev-9'], { limit: 2, cursor: first.nextCursor });
+      assert.deepEqual(codes(second.items), ['CART-AAAA-AAA1']);
+      assert.equal(second.nextCursor, null);
     });
 
     it('exportUser gives every code of the profiles, erasing deletes them only, and frees their messages and codes', async (store) => {

@@ -160,6 +160,26 @@ for (const backend of backends) {
       }
     });
 
+    test("a visitor's codes are theirs after they sign up: listed, and redeemed by their events and at checkout", async () => {
+      // Profiles merged into u:ann left their ids among her identity keys.
+      const identities: Record<string, string[]> = { 'u:ann': ['a:dev-9', 'u:ann'], 'u:bob': ['u:bob'] };
+      const { service, close } = setup({ identitiesOf: async (_workspaceId, profileId) => identities[profileId] ?? [] });
+      try {
+        const before = await service.codeFor('w1', 'a:dev-9', 'm1', 'cart10');
+        const after = await service.codeFor('w1', 'u:ann', 'm2', 'cart10');
+        const second = await service.codeFor('w1', 'a:dev-9', 'm3', 'cart10');
+        assert.deepEqual(new Set((await service.listFor('w1', 'u:ann')).items.map((c) => c.code)), new Set([before.code, after.code, second.code]));
+        assert.deepEqual((await service.listFor('w1', 'u:bob')).items, []);
+
+        const results = await service.redeemFrom([event('u:bob', 'Order Completed', { coupon: before.code }), event('u:ann', 'Order Completed', { coupon: before.code })]);
+        assert.deepEqual(results.map((r) => [r.profileId, r.outcome]), [['u:bob', 'not_owner'], ['u:ann', 'redeemed']]);
+        assert.equal((await service.redeem('w1', second.code, 'u:bob')).outcome, 'not_owner');
+        assert.equal((await service.redeem('w1', second.code, 'u:ann')).outcome, 'redeemed');
+      } finally {
+        await close();
+      }
+    });
+
     test('redemption by events: the owner, the named event and property, once, before expiry; a Set lookup for the rest', async () => {
       const { service, close } = setup();
       try {
@@ -242,7 +262,7 @@ for (const backend of backends) {
       try {
         await assert.rejects(service.codeFor('w1', 'ann', 'm1', 'cart10'), /code: no kind "cart10" in nudge.yaml codes \(known: pin\)/);
         await assert.rejects(service.codeFor('w1', 'ann', 'm1', 'pin'), /codes\.pin: the random source gave no usable bytes/);
-        assert.equal((await store.listFor('w1', 'ann')).items.length, 0);
+        assert.equal((await store.listFor('w1', ['ann'])).items.length, 0);
       } finally {
         await close();
       }

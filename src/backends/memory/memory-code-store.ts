@@ -46,10 +46,10 @@ export class MemoryCodeStore implements CodeStore {
     return record ? { ...record } : null;
   }
 
-  async listFor(workspaceId: string, profileId: string, page: PageRequest = {}): Promise<Page<CodeRecord>> {
+  async listFor(workspaceId: string, profileIds: readonly string[], page: PageRequest = {}): Promise<Page<CodeRecord>> {
     const limit = clampLimit(page.limit);
     const after = page.cursor ? cursorKey(page.cursor, ['number', 'string']) : null;
-    const rows = this.codesOf(workspaceId, [profileId])
+    const rows = this.codesOf(workspaceId, profileIds)
       .filter((r) => after === null || r.reservedAt < after[0] || (r.reservedAt === after[0] && r.code < after[1]))
       .slice(0, limit + 1);
     const items = rows.slice(0, limit);

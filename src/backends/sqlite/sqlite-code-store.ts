@@ -101,9 +101,12 @@ export class SqliteCodeStore implements CodeStore {
         `INSERT INTO discount_codes (${columns}) VALUES (@workspaceId, @code, @kind, @profileId, @messageKey, @status, @reservedAt, @expiresAt, @settledAt, @redeemedAt) ON CONFLICT DO NOTHING`,
       ),
       update: db.prepare('UPDATE discount_codes SET status = ?, settled_at = ?, redeemed_at = ? WHERE workspace_id = ? AND code = ?'),
-      firstOf: db.prepare(`SELECT ${columns} FROM discount_codes WHERE workspace_id = ? AND profile_id = ? ORDER BY reserved_at DESC, code DESC LIMIT ?`),
+      firstOf: db.prepare(
+        `SELECT ${columns} FROM discount_codes WHERE workspace_id = ? AND profile_id IN (SELECT value FROM json_each(?)) ORDER BY reserved_at DESC, code DESC LIMIT ?`,
+      ),
       nextOf: db.prepare(
-        `SELECT ${columns} FROM discount_codes WHERE workspace_id = ? AND profile_id = ? AND (reserved_at < ? OR (reserved_at = ? AND code < ?)) ORDER BY reserved_at DESC, code DESC LIMIT ?`,
+        `SELECT ${columns} FROM discount_codes WHERE workspace_id = ? AND profile_id IN (SELECT value FROM json_each(?))
+           AND (reserved_at < ? OR (reserved_at = ? AND code < ?)) ORDER BY reserved_at DESC, code DESC LIMIT ?`,
       ),
       allOf: db.prepare(`SELECT ${columns} FROM discount_codes WHERE workspace_id = ? AND profile_id = ?`),
       eraseOf: db.prepare('DELETE FROM discount_codes WHERE workspace_id = ? AND profile_id = ?'),
@@ -157,10 +160,11 @@ export class SqliteCodeStore implements CodeStore {
     return row ? toRecord(row) : null;
   }
 
-  async listFor(workspaceId: string, profileId: string, page: PageRequest = {}): Promise<Page<CodeRecord>> {
+  async listFor(workspaceId: string, profileIds: readonly string[], page: PageRequest = {}): Promise<Page<CodeRecord>> {
     const limit = clampLimit(page.limit);
     const after = page.cursor ? cursorKey(page.cursor, ['number', 'string']) : null;
-    const rows = (after ? this.stmt.nextOf.all(workspaceId, profileId, after[0], after[0], after[1], limit + 1) : this.stmt.firstOf.all(workspaceId, profileId, limit + 1)) as CodeRow[];
+    const ids = JSON.stringify([...new Set(profileIds)]);
+    const rows = (after ? this.stmt.nextOf.all(workspaceId, ids, after[0], after[0], after[1], limit + 1) : this.stmt.firstOf.all(workspaceId, ids, limit + 1)) as CodeRow[];
     const items = rows.slice(0, limit).map(toRecord);
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > limit && last ? encodeCursor([last.reservedAt, last.code]) : null };
