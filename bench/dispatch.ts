@@ -45,6 +45,7 @@ import type { EventSummary, OutboundMessage } from '../src/core/triggers/state.j
 import { createNudge, type Nudge } from '../src/main.js';
 import type { RenderedContent } from '../src/ports/channel.js';
 import { envInt, formatTable, num, type Benchmark, type BenchmarkReport, type SummaryRow } from './support/benchmark.js';
+import { CallStats } from './support/call-stats.js';
 import { formatProfileSummary, startProfiler, summariseCpuProfile } from './support/cpu-profile.js';
 import { smtpFloor, smtpPool, webhookFloor, type FloorMessage, type FloorResult } from './support/dispatch-floor.js';
 import { DispatchReceiver, type SinkReport } from './support/dispatch-receiver.js';
@@ -110,70 +111,18 @@ interface Delays {
   min: number;
 }
 
+/** How long callers waited for each `wrapWait`ed call: name, calls, per message, p50, p99, max ms. */
+function waitRows(calls: CallStats, messages: number): string[][] {
+  return [...calls.waits].map(([name, values]) => {
+    const d = delaysOf(Float64Array.from(values));
+    return [name, num(values.length), num(values.length / messages, 2), num(d.p50, 2), num(d.p99, 1), num(d.max, 1)];
+  });
+}
+
 function delaysOf(values: Float64Array): Delays {
   const sorted = values.slice().sort();
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
   return { p50: at(50), p99: at(99), max: sorted[sorted.length - 1] ?? Number.NaN, min: sorted[0] ?? Number.NaN };
-}
-
-/**
- * Calls into storage: synchronous SQLite under an async face, so the time until the call returns
- * its promise is time the event loop was held (what comes after, waiting in line, is not counted).
- * Calls wrapped with `wrapWait` record instead how long their callers waited for the answer.
- */
-class CallStats {
-  private readonly byName = new Map<string, { count: number; totalMs: number; maxMs: number }>();
-  private readonly waits = new Map<string, number[]>();
-  recording = false;
-
-  /** Replaces `obj[method]` by a timed call of the original; records only while `recording`. */
-  wrap<T extends object>(obj: T, method: keyof T & string, name: string): void {
-    const target = obj as unknown as Record<string, (...args: unknown[]) => unknown>;
-    const original = target[method]!.bind(obj);
-    target[method] = (...args: unknown[]) => {
-      if (!this.recording) return original(...args);
-      const t = performance.now();
-      try {
-        return original(...args);
-      } finally {
-        this.add(name, performance.now() - t);
-      }
-    };
-  }
-
-  /** Replaces `obj[method]` by a call of the original that records when its promise settles; only while `recording`. */
-  wrapWait<T extends object>(obj: T, method: keyof T & string, name: string): void {
-    const target = obj as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    const original = target[method]!.bind(obj);
-    target[method] = (...args: unknown[]) => {
-      if (!this.recording) return original(...args);
-      const t = performance.now();
-      const waits = this.waits.get(name) ?? [];
-      this.waits.set(name, waits);
-      return original(...args).finally(() => waits.push(performance.now() - t));
-    };
-  }
-
-  private add(name: string, ms: number): void {
-    const s = this.byName.get(name) ?? { count: 0, totalMs: 0, maxMs: 0 };
-    s.count++;
-    s.totalMs += ms;
-    s.maxMs = Math.max(s.maxMs, ms);
-    this.byName.set(name, s);
-  }
-
-  rows(windowMs: number, messages: number): string[][] {
-    return [...this.byName]
-      .sort((a, b) => b[1].totalMs - a[1].totalMs)
-      .map(([name, s]) => [name, num(s.count), num(s.count / messages, 2), num(s.totalMs), `${num((s.totalMs / windowMs) * 100, 1)}%`, num(s.totalMs / s.count, 2), num(s.maxMs, 1)]);
-  }
-
-  waitRows(messages: number): string[][] {
-    return [...this.waits].map(([name, values]) => {
-      const d = delaysOf(Float64Array.from(values));
-      return [name, num(values.length), num(values.length / messages, 2), num(d.p50, 2), num(d.p99, 1), num(d.max, 1)];
-    });
-  }
 }
 
 interface PassResult {
@@ -702,7 +651,7 @@ function printPass(r: PassResult): void {
     );
     console.log(
       `\n  ${who}: time to answer, queued behind the pipeline's group commits and checkpoints\n${indent(
-        formatTable(['call', 'calls', 'per message', 'p50 ms', 'p99 ms', 'max ms'], r.calls.waitRows(r.messages)),
+        formatTable(['call', 'calls', 'per message', 'p50 ms', 'p99 ms', 'max ms'], waitRows(r.calls, r.messages)),
       )}`,
     );
   }

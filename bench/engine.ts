@@ -37,6 +37,7 @@ import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/config.js';
 import { createNudge, type Nudge } from '../src/main.js';
 import { envInt, formatTable, num, type Benchmark, type BenchmarkReport, type SummaryRow } from './support/benchmark.js';
+import { CallStats } from './support/call-stats.js';
 import { formatProfileSummary, startProfiler, summariseCpuProfile } from './support/cpu-profile.js';
 import { LatenessReceiver, type PathReport } from './support/lateness-receiver.js';
 import { repoRoot } from './support/nudge-server.js';
@@ -91,49 +92,6 @@ function latenessOf(values: ArrayLike<number>): Lateness {
   const sorted = Float64Array.from(values).sort();
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
   return { p50: at(50), p99: at(99), max: sorted[sorted.length - 1] ?? Number.NaN, min: sorted[0] ?? Number.NaN, count: sorted.length };
-}
-
-/**
- * Calls into storage: synchronous SQLite under an async face, so the time until the call returns
- * its promise is time the event loop was held (what comes after, waiting in line, is not counted).
- */
-class CallStats {
-  private readonly byName = new Map<string, { count: number; totalMs: number; maxMs: number }>();
-  /** The longest calls, with when they started relative to the window. */
-  readonly long: { name: string; startMs: number; ms: number }[] = [];
-  recording = false;
-  windowStart = 0;
-
-  /** Replaces `obj[method]` by a timed call of the original; records only while `recording`. */
-  wrap<T extends object>(obj: T, method: keyof T & string, name: string): void {
-    const target = obj as unknown as Record<string, (...args: unknown[]) => unknown>;
-    const original = target[method]!.bind(obj);
-    target[method] = (...args: unknown[]) => {
-      if (!this.recording) return original(...args);
-      const started = Date.now();
-      const t = performance.now();
-      try {
-        return original(...args);
-      } finally {
-        this.add(name, started, performance.now() - t);
-      }
-    };
-  }
-
-  private add(name: string, started: number, ms: number): void {
-    const s = this.byName.get(name) ?? { count: 0, totalMs: 0, maxMs: 0 };
-    s.count++;
-    s.totalMs += ms;
-    s.maxMs = Math.max(s.maxMs, ms);
-    this.byName.set(name, s);
-    if (ms >= 10) this.long.push({ name, startMs: started - this.windowStart, ms });
-  }
-
-  rows(windowMs: number): string[][] {
-    return [...this.byName]
-      .sort((a, b) => b[1].totalMs - a[1].totalMs)
-      .map(([name, s]) => [name, num(s.count), num(s.totalMs), `${num((s.totalMs / windowMs) * 100, 1)}%`, num(s.totalMs / s.count, 2), num(s.maxMs, 1)]);
-  }
 }
 
 /** Lateness recorded at one stage on the way, per message (ms after its due time). */
