@@ -58,6 +58,9 @@ export interface TriggerEngineOptions {
   coalesceMs?: number;
 }
 
+/** Merges remembered for routing delivery reports (see `mergedInto`). */
+const maxRememberedMerges = 100_000;
+
 interface QueuedInput {
   user: UserRef | null;
   input: PendingInput;
@@ -90,6 +93,13 @@ export class TriggerEngine {
   private queue: QueuedInput[] = [];
   private running: Promise<void> | null = null;
   private readonly states = new Map<string, TriggerState | null>();
+  /**
+   * Recent merges (profile merged away -> the profile it went into), so that a delivery report
+   * for a message sent to a visitor who has since signed up reaches the state holding its
+   * unopened watch. In memory, the latest `maxRememberedMerges`: a report comes seconds or minutes
+   * after its send, and one that comes after a restart finds the watch no more (it stays unarmed).
+   */
+  private readonly mergedInto = new Map<string, UserRef>();
   private readonly cacheMax: number;
   private readonly maxGroup: number;
   private readonly coalesceMs: number;
@@ -169,12 +179,29 @@ export class TriggerEngine {
     });
   }
 
-  /** What became of a message (from the dispatcher). */
+  /** What became of a message (from the dispatcher): for its profile, or the one that was merged into since. */
   delivered(workspaceId: string, message: OutboundMessage, outcome: string, at: number): Promise<void> {
-    return this.enqueue(
-      { workspaceId, profileId: message.profileId },
-      { type: 'delivery', triggerId: message.triggerId, version: message.version, runId: message.runId, stepId: message.stepId, outcome, at },
-    );
+    return this.enqueue(this.followMerges({ workspaceId, profileId: message.profileId }), {
+      type: 'delivery',
+      triggerId: message.triggerId,
+      version: message.version,
+      runId: message.runId,
+      stepId: message.stepId,
+      messageKey: message.key,
+      outcome,
+      at,
+    });
+  }
+
+  /** The profile `user`'s state went into by the merges applied so far (itself when none). */
+  private followMerges(user: UserRef): UserRef {
+    let current = user;
+    for (let hops = 0; hops < 8; hops++) {
+      const next = this.mergedInto.get(userRefKey(current));
+      if (!next) break;
+      current = next;
+    }
+    return current;
   }
 
   /** A user's trigger state, as committed (for the API). */
@@ -309,6 +336,8 @@ export class TriggerEngine {
     };
     for (const q of group) {
       if (!q.user) continue;
+      // A report queued before its profile was merged away goes where the state went.
+      if (q.input.type === 'delivery') q.user = this.followMerges(q.user);
       need(q.user);
       if (q.input.type === 'merge') need({ workspaceId: q.user.workspaceId, profileId: q.input.fromProfileId });
     }
@@ -355,6 +384,9 @@ export class TriggerEngine {
       let engineInput: EngineInput;
       switch (input.type) {
         case 'event':
+          // A profile of this id lives again (after an erasure its keys may make it anew): its
+          // reports are its own.
+          this.mergedInto.delete(key);
           engineInput = { type: 'event', event: input.event, user: input.user };
           position = Math.max(position ?? 0, input.position);
           if (input.position <= this.position) continue; // applied before the restart
@@ -367,6 +399,9 @@ export class TriggerEngine {
           const fromKey = userRefKey({ workspaceId: user.workspaceId, profileId: input.fromProfileId });
           const from = this.states.get(fromKey);
           this.states.set(fromKey, null);
+          this.mergedInto.delete(fromKey); // re-inserted last: the map drops the oldest
+          this.mergedInto.set(fromKey, user);
+          if (this.mergedInto.size > maxRememberedMerges) this.mergedInto.delete(this.mergedInto.keys().next().value!);
           if (!from) continue;
           written.add(fromKey);
           engineInput = { type: 'merge', fromProfileId: input.fromProfileId, from };

@@ -80,7 +80,8 @@ export type EngineInput =
   /** Another profile was merged into this one: its runs come along. */
   | { type: 'merge'; fromProfileId: string; from: TriggerState }
   /** What became of a send (from the delivery side). */
-  | { type: 'delivery'; triggerId: string; version: string; runId: string; stepId: string; outcome: string; at: number };
+  /** `messageKey`: the message's key, which is its unopened watch's key (kept across a merge). */
+  | { type: 'delivery'; triggerId: string; version: string; runId: string; stepId: string; messageKey: string; outcome: string; at: number };
 
 export interface TransitionContext {
   now: number;
@@ -126,7 +127,7 @@ export function transition(state: TriggerState | null, input: EngineInput, conte
       break;
     case 'delivery':
       t.record(deliveryRecord(input));
-      t.onDelivery(input.runId, input.stepId, input.outcome, input.at);
+      t.onDelivery(input.messageKey, input.stepId, input.outcome, input.at);
       break;
   }
   const next = t.finish();
@@ -148,7 +149,7 @@ const deliveryRecord = (input: DeliveryInput): RunRecord => ({
 
 /** Whether a delivery report can change the state: an unopened watch not yet armed waits for it (see `onDelivery`). */
 function awaitsReport(state: TriggerState | null, input: DeliveryInput, context: TransitionContext): boolean {
-  const watch = state?.unopened?.[stepKeyOf(context, context.profileId, input.runId, input.stepId)];
+  const watch = state?.unopened?.[input.messageKey];
   return watch !== undefined && !watch.timer && input.outcome !== 'deferred';
 }
 
@@ -290,8 +291,7 @@ class Transition {
   }
 
   /** A message's delivery report arms its unopened watch, or ends it (see the header). */
-  onDelivery(runId: string, stepId: string, outcome: string, at: number): void {
-    const key = stepKeyOf(this.context, this.context.profileId, runId, stepId);
+  onDelivery(key: string, stepId: string, outcome: string, at: number): void {
     const watch = this.state.unopened[key];
     if (!watch || watch.timer || outcome === 'deferred') return;
     const node = this.context.catalog.version(watch.triggerId, watch.version)?.nodes.get(stepId);

@@ -124,6 +124,8 @@ export class Harness {
   /** Absolute ms. */
   private clock: number;
   private readonly states = new Map<string, TriggerState>();
+  /** Profiles merged away -> the profile they went into (delivery reports follow them). */
+  private readonly mergedInto = new Map<string, string>();
   private readonly profiles = new Map<string, Profile>();
   /** Message ids already folded into a profile: a duplicate is stored once (ingest dedups). */
   private readonly folded = new Set<string>();
@@ -189,6 +191,7 @@ export class Harness {
     const event = this.toEvent(ev);
     this.advanceTo(event.receivedAt - this.origin, { fire: options.fire ?? true });
     const profileId = ev.user;
+    this.mergedInto.delete(profileId); // a profile of that id lives (again), as after an erasure
     if (!this.folded.has(event.messageId)) {
       this.folded.add(event.messageId);
       const draft = draftOf(this.profiles.get(profileId) ?? emptyProfile(this.workspaceId, profileId, event.timestamp));
@@ -238,16 +241,20 @@ export class Harness {
   /**
    * What the dispatcher reports on a message (`delivered:<channel>`, `failed`, `suppressed:<reason>`,
    * `deferred`) at `t` ms after the origin (default now), after the timers due by then (unless
-   * `fire` is false). It goes to the message's profile, as the engine's `delivered` sends it.
+   * `fire` is false). It goes to the message's profile, or the one it was merged into since, as
+   * the engine's `delivered` sends it.
    */
   deliver(message: OutboundMessage, outcome: string, t = this.now, options: { fire?: boolean } = {}): Effect[] {
     this.advanceTo(t, options);
     const { triggerId, version, runId, stepId } = message;
-    return this.apply(message.profileId, { type: 'delivery', triggerId, version, runId, stepId, outcome, at: this.clock });
+    let profileId = message.profileId;
+    while (this.mergedInto.has(profileId)) profileId = this.mergedInto.get(profileId)!;
+    return this.apply(profileId, { type: 'delivery', triggerId, version, runId, stepId, messageKey: message.key, outcome, at: this.clock });
   }
 
   /** `from` turned out to be the same person as `to`: profiles merge, then the trigger state follows. */
   merge(from: string, to: string): Effect[] {
+    this.mergedInto.set(from, to);
     const source = this.profiles.get(from);
     if (source) {
       const target = draftOf(this.profiles.get(to) ?? emptyProfile(this.workspaceId, to, source.createdAt));

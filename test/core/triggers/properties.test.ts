@@ -470,7 +470,7 @@ describe('trigger core properties over random histories', () => {
         assert.deepEqual(restarted.sends, plain.sends);
         assert.deepEqual(restarted.records, plain.records);
       }),
-      { numRuns: 500, includeErrorInReport: true, ...(process.env["FC_SEED"] ? { seed: Number(process.env["FC_SEED"]) } : {}) },
+      { numRuns: Number(process.env["FC_RUNS"] ?? 500), includeErrorInReport: true, ...(process.env["FC_SEED"] ? { seed: Number(process.env["FC_SEED"]) } : {}) },
     );
   });
 

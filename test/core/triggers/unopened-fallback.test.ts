@@ -116,6 +116,18 @@ describe('the unopened fallback message', () => {
   });
 });
 
+test("a report that comes after the visitor merged into a signed-up profile arms the watch there", () => {
+  const harness = new Harness({ triggers: [welcome], roundTrip: true });
+  harness.submit({ user: 'visitor', name: 'signed_up', t: 0, id: 's1' });
+  const [push] = harness.takeSends();
+  assert.ok(push);
+  harness.merge('visitor', 'ann');
+  harness.deliver(push.message, 'delivered:push', 1 * m);
+  harness.advanceTo(2 * h + 1 * m);
+  const sent = harness.takeSends();
+  assert.deepEqual(sent.map((s) => [s.message.channel, s.message.key]), [['email', unopenedKeyOf({ workspaceId: 'w1' }, 'ann', runIdOf('welcome', 's1'), 'hello')]], 'the email fallback, once, at the deadline');
+});
+
 test('a state stored before unopened watches existed is read as having none', () => {
   const stored = { runs: {}, lastEntryAt: {}, lastEntryIds: {}, goalWatches: {}, recent: [], timezone: null } as unknown as TriggerState;
   const context = { now: T0, workspaceId: 'w1', profileId: 'ann', catalog: buildCatalog([welcome]) };
