@@ -45,6 +45,7 @@ import { ErrorCode, NudgeError, messageOf } from '../core/errors.js';
 import type { ChannelProvider, Delivery, DeliveryOutcome } from '../ports/channel.js';
 import { isE164, type SmsOptOutStore } from '../ports/sms-opt-out-store.js';
 import { isWebUrl } from '../core/delivery/links.js';
+import { post, type PostAnswer } from './http-post.js';
 
 export interface SmsTwilioOptions {
   /** Where the API is. Default `https://api.twilio.com`. */
@@ -196,48 +197,25 @@ export class SmsTwilioChannel implements ChannelProvider {
   }
 
   /** The answer's status, headers and (up to 64 KiB of) body; a retry outcome when there is none. */
-  private post(body: string): Promise<RawAnswer | { outcome: DeliveryOutcome }> {
-    const request = this.url.protocol === 'https:' ? https.request : http.request;
-    return new Promise((resolve) => {
-      const req = request(
-        this.url,
-        {
-          method: 'POST',
-          agent: this.agent,
-          timeout: this.timeoutMs,
-          headers: {
-            authorization: this.authorization,
-            'content-type': 'application/x-www-form-urlencoded',
-            'content-length': Buffer.byteLength(body),
-            accept: 'application/json',
-            'user-agent': 'nudge-sms-twilio',
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            if (size < maxAnswerBytes) chunks.push(chunk);
-            size += chunk.length;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', (error) => resolve({ outcome: { status: 'retry', error: `${this.where}: ${error.message}` } }));
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.on('error', (error) => resolve({ outcome: { status: 'retry', error: `${this.where}: ${error.message}` } }));
-      req.end(body);
+  private async post(body: string): Promise<PostAnswer | { outcome: DeliveryOutcome }> {
+    const result = await post(this.url, {
+      agent: this.agent,
+      timeoutMs: this.timeoutMs,
+      readBytes: maxAnswerBytes,
+      body,
+      headers: {
+        authorization: this.authorization,
+        'content-type': 'application/x-www-form-urlencoded',
+        'content-length': Buffer.byteLength(body),
+        accept: 'application/json',
+        'user-agent': 'nudge-sms-twilio',
+      },
     });
+    return 'answer' in result ? result.answer : { outcome: { status: 'retry', error: `${this.where}: ${result.error.message}` } };
   }
 }
 
-interface RawAnswer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function outcomeOf(where: string, answer: RawAnswer, to: string, now: number): DeliveryOutcome {
+function outcomeOf(where: string, answer: PostAnswer, to: string, now: number): DeliveryOutcome {
   const { status } = answer;
   const json = parseAnswer(answer.body);
   if (status >= 200 && status < 300) return typeof json.sid === 'string' ? { status: 'delivered', providerId: json.sid } : { status: 'delivered' };

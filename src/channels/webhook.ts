@@ -21,6 +21,7 @@ import https from 'node:https';
 import { ErrorCode, NudgeError } from '../core/errors.js';
 import type { ChannelProvider, Delivery, DeliveryOutcome } from '../ports/channel.js';
 import { guardedLookup, literalAddressRefusal, RefusedAddressError, systemResolve, type Resolve } from './address-guard.js';
+import { post } from './http-post.js';
 
 export interface WebhookOptions {
   url: string;
@@ -74,8 +75,8 @@ export class WebhookChannel implements ChannelProvider {
     this.agent = this.url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   }
 
-  send(delivery: Delivery): Promise<DeliveryOutcome> {
-    if (this.literalRefusal) return Promise.resolve({ status: 'failed', error: this.literalRefusal });
+  async send(delivery: Delivery): Promise<DeliveryOutcome> {
+    if (this.literalRefusal) return { status: 'failed', error: this.literalRefusal };
     const { message } = delivery;
     const body = JSON.stringify({
       id: delivery.idempotencyKey,
@@ -92,35 +93,22 @@ export class WebhookChannel implements ChannelProvider {
       attempt: delivery.attempt,
     });
     const where = `POST ${this.options.url}`;
-    const request = this.url.protocol === 'https:' ? https.request : http.request;
-    return new Promise((resolve) => {
-      const req = request(
-        this.url,
-        {
-          method: 'POST',
-          agent: this.agent,
-          timeout: this.options.timeoutMs ?? 10_000,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-            'idempotency-key': delivery.idempotencyKey,
-            ...this.options.headers,
-            // After the configured headers: a signature must describe what is actually sent.
-            ...this.signatureHeaders(delivery.idempotencyKey, body),
-          },
-        },
-        (res) => {
-          res.resume(); // drain, so the connection is reused
-          res.on('end', () => resolve(outcomeOf(where, res.statusCode ?? 0, res.headers)));
-          res.on('error', (error) => resolve({ status: 'retry', error: `${where}: ${error.message}` }));
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs ?? 10_000} ms`)));
-      req.on('error', (error) =>
-        resolve(error instanceof RefusedAddressError ? { status: 'failed', error: error.message } : { status: 'retry', error: `${where}: ${error.message}` }),
-      );
-      req.end(body);
+    const result = await post(this.url, {
+      agent: this.agent,
+      timeoutMs: this.options.timeoutMs ?? 10_000,
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        'idempotency-key': delivery.idempotencyKey,
+        ...this.options.headers,
+        // After the configured headers: a signature must describe what is actually sent.
+        ...this.signatureHeaders(delivery.idempotencyKey, body),
+      },
     });
+    if ('answer' in result) return outcomeOf(where, result.answer.status, result.answer.headers);
+    const { error } = result;
+    return error instanceof RefusedAddressError ? { status: 'failed', error: error.message } : { status: 'retry', error: `${where}: ${error.message}` };
   }
 
   async close(): Promise<void> {
