@@ -23,7 +23,7 @@ import {
   type CodeKind,
   type CodeRecord,
   type CodeState,
-  type RedeemOutcome,
+  RedeemOutcome,
   type RedeemResult,
 } from '../core/delivery/discount-codes.js';
 import { EventType, type StoredEvent } from '../core/event.js';
@@ -175,8 +175,10 @@ export class DiscountCodes {
 
   /** Check-and-burn for a shop's checkout: redeems now, for the owner only (or a profile it was merged into). */
   async redeem(workspaceId: string, code: string, profileId: string): Promise<RedeemResult> {
-    const record = await this.store.get(workspaceId, code);
-    return this.store.redeem(workspaceId, code, record ? await this.redeemerOf(workspaceId, profileId, record) : profileId, this.clock.now());
+    const result = await this.store.redeem(workspaceId, code, profileId, this.clock.now());
+    if (result.outcome !== RedeemOutcome.notOwner || !result.record) return result;
+    const owner = await this.redeemerOf(workspaceId, profileId, result.record);
+    return owner === profileId ? result : this.store.redeem(workspaceId, code, owner, this.clock.now());
   }
 
   /** The profile ids whose codes are `profileId`'s: its own and those of the profiles merged into it. */
