@@ -179,9 +179,12 @@ export class TriggerEngine {
     });
   }
 
-  /** What became of a message (from the dispatcher): for its profile, or the one that was merged into since. */
+  /**
+   * What became of a message (from the dispatcher): for its profile, or the one that was merged
+   * into by the time the report is applied (`loadStates` follows the merges).
+   */
   delivered(workspaceId: string, message: OutboundMessage, outcome: string, at: number): Promise<void> {
-    return this.enqueue(this.followMerges({ workspaceId, profileId: message.profileId }), {
+    return this.enqueue({ workspaceId, profileId: message.profileId }, {
       type: 'delivery',
       triggerId: message.triggerId,
       version: message.version,
@@ -336,7 +339,7 @@ export class TriggerEngine {
     };
     for (const q of group) {
       if (!q.user) continue;
-      // A report queued before its profile was merged away goes where the state went.
+      // A report goes where its profile's state went, by the merges applied before this group.
       if (q.input.type === 'delivery') q.user = this.followMerges(q.user);
       need(q.user);
       if (q.input.type === 'merge') need({ workspaceId: q.user.workspaceId, profileId: q.input.fromProfileId });
