@@ -38,7 +38,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../src/config/config.js';
 import type { EventSummary, OutboundMessage } from '../src/core/triggers/state.js';
@@ -46,11 +45,11 @@ import { createNudge, type Nudge } from '../src/main.js';
 import type { RenderedContent } from '../src/ports/channel.js';
 import { envInt, formatTable, num, type Benchmark, type BenchmarkReport, type SummaryRow } from './support/benchmark.js';
 import { CallStats } from './support/call-stats.js';
+import { awaitArrivals, indent, sleepUntil, startWindowMeters } from './support/window.js';
 import { formatProfileSummary, startProfiler, summariseCpuProfile } from './support/cpu-profile.js';
 import { smtpFloor, smtpPool, webhookFloor, type FloorMessage, type FloorResult } from './support/dispatch-floor.js';
 import { DispatchReceiver, type SinkReport } from './support/dispatch-receiver.js';
 import { repoRoot } from './support/nudge-server.js';
-import { machineBusyMs } from './support/processes.js';
 
 /** Messages in flight at once: the dispatcher's default, and the floor's. */
 const concurrency = 256;
@@ -378,7 +377,7 @@ async function runNudge(s: Settings, transport: Transport, receiver: DispatchRec
     calls.recording = true;
     counts.reset();
     const stopMeters = startWindowMeters(receiver);
-    await awaitArrivals(receiver, sink, n, dueOf(s, n, firstDue, n - 1));
+    await awaitArrivals(async () => (await receiver.status(sink)).distinct, { expected: n, lastDue: dueOf(s, n, firstDue, n - 1), stallMs, drainCapMs, pollMs: 50 });
     const meters = stopMeters();
     calls.recording = false;
     const kicks = counts.kicks;
@@ -524,7 +523,7 @@ async function runFloor(s: Settings, transport: Transport, receiver: DispatchRec
       ...(sample.unsubscribeUrl === undefined ? {} : { list: { unsubscribe: sample.unsubscribeUrl } }),
     }));
   }
-  await awaitArrivals(receiver, sink, n, dueOf(s, n, firstDue, n - 1));
+  await awaitArrivals(async () => (await receiver.status(sink)).distinct, { expected: n, lastDue: dueOf(s, n, firstDue, n - 1), stallMs, drainCapMs, pollMs: 50 });
   const meters = stopMeters();
   const sent = await sending;
   const arrivals = await arrivalsAfterRepeats(receiver, sink);
@@ -544,43 +543,6 @@ async function runFloor(s: Settings, transport: Transport, receiver: DispatchRec
     failures,
     notes: [`${how}, ${concurrency} messages in flight at most, each sent at or after its due time`],
   };
-}
-
-/** CPU of this process, of the receiver and of the rest of the machine, and this process's event-loop delay. */
-function startWindowMeters(receiver: DispatchReceiver) {
-  const loop = monitorEventLoopDelay({ resolution: 1 });
-  loop.enable();
-  const main = process.cpuUsage();
-  const rec = receiver.cpuTimeMs();
-  const machine = machineBusyMs();
-  const started = Date.now();
-  return () => {
-    loop.disable();
-    const ms = Math.max(1, Date.now() - started);
-    const usage = process.cpuUsage(main);
-    const mainMs = (usage.user + usage.system) / 1000;
-    const recMs = receiver.cpuTimeMs() - rec;
-    const otherMs = Math.max(0, machineBusyMs() - machine - mainMs - recMs);
-    return {
-      mainCpuMs: mainMs,
-      mainSystemMs: usage.system / 1000,
-      cores: { main: mainMs / ms, receiver: recMs / ms, other: otherMs / ms },
-      loopDelay: { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
-    };
-  };
-}
-
-/** Polls the receiver until every message was accepted, or none came for `stallMs` after the last due time, or the cap passed. */
-async function awaitArrivals(receiver: DispatchReceiver, sink: string, expected: number, lastDue: number): Promise<void> {
-  let seen = -1;
-  let progressAt = Date.now();
-  for (;;) {
-    const status = await receiver.status(sink);
-    const now = Date.now();
-    if (status.distinct !== seen) [seen, progressAt] = [status.distinct, now];
-    if (status.distinct >= expected || now > lastDue + drainCapMs || (now > lastDue && now - progressAt > stallMs)) break;
-    await sleep(50);
-  }
 }
 
 /** What the receiver recorded, once it has had time to see repeats. */
@@ -623,12 +585,6 @@ function arrivalFailures(who: string, n: number, r: SinkReport, f: ArrivalFigure
   return failures;
 }
 
-/** Sleeps until the wall clock reads `t` (a timer may fire a millisecond early by it). */
-async function sleepUntil(t: number): Promise<void> {
-  for (let ms = t - Date.now(); ms > 0; ms = t - Date.now()) await sleep(ms);
-}
-
-
 const ms = (n: number) => (Number.isNaN(n) ? '–' : `${num(n)} ms`);
 
 function printPass(r: PassResult): void {
@@ -656,13 +612,6 @@ function printPass(r: PassResult): void {
     );
   }
   if (r.profileReport) console.log(`\n${r.profileReport}`);
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
 }
 
 function report(passes: PassResult[]): BenchmarkReport {

@@ -30,7 +30,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -38,10 +37,10 @@ import { parseConfig } from '../src/config/config.js';
 import { createNudge, type Nudge } from '../src/main.js';
 import { envInt, formatTable, num, type Benchmark, type BenchmarkReport, type SummaryRow } from './support/benchmark.js';
 import { CallStats } from './support/call-stats.js';
+import { awaitArrivals, indent, sleepUntil, startWindowMeters } from './support/window.js';
 import { formatProfileSummary, startProfiler, summariseCpuProfile } from './support/cpu-profile.js';
 import { LatenessReceiver, type PathReport } from './support/lateness-receiver.js';
 import { repoRoot } from './support/nudge-server.js';
-import { cpuTimeMsOf, machineBusyMs } from './support/processes.js';
 import { deleteKeysUnder } from './support/redis-keys.js';
 
 const waitMs = 60_000;
@@ -187,56 +186,9 @@ async function redisFacts(): Promise<{ pid: number | null; version: string; pers
   }
 }
 
-/** CPU time of a process we may not own; null where /proc does not tell. */
-function cpuOrNull(pid: number | null): number | null {
-  if (pid === null) return null;
-  try {
-    return cpuTimeMsOf(pid);
-  } catch {
-    return null;
-  }
-}
-
-/** What to sample around a window: CPU of every party and this process's event-loop delay. */
-function startWindowMeters(receiver: LatenessReceiver, redisPid: number | null) {
-  const loop = monitorEventLoopDelay({ resolution: 1 });
-  loop.enable();
-  const main = process.cpuUsage();
-  const rec = receiver.cpuTimeMs();
-  const redis = cpuOrNull(redisPid);
-  const machine = machineBusyMs();
-  const started = Date.now();
-  return () => {
-    loop.disable();
-    const ms = Math.max(1, Date.now() - started);
-    const mainUsage = process.cpuUsage(main);
-    const mainMs = (mainUsage.user + mainUsage.system) / 1000;
-    const recMs = receiver.cpuTimeMs() - rec;
-    const redisNow = cpuOrNull(redisPid);
-    const redisMs = redis === null || redisNow === null ? null : redisNow - redis;
-    const otherMs = Math.max(0, machineBusyMs() - machine - mainMs - recMs - (redisMs ?? 0));
-    return {
-      mainCpuMs: mainMs,
-      cores: { main: mainMs / ms, receiver: recMs / ms, redis: redisMs === null ? null : redisMs / ms, other: otherMs / ms },
-      loopDelay: { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
-    };
-  };
-}
-
-/**
- * Polls the receiver until every user's message arrived, or none came for `stallMs` after the
- * window's end, or the cap passed; then listens a little longer for repeats.
- */
-async function awaitArrivals(receiver: LatenessReceiver, pathName: string, expected: number, windowEnd: number): Promise<PathReport> {
-  let seen = -1;
-  let progressAt = Date.now();
-  for (;;) {
-    const status = await receiver.status(pathName);
-    const now = Date.now();
-    if (status.distinct !== seen) [seen, progressAt] = [status.distinct, now];
-    if (status.distinct >= expected || now > windowEnd + drainCapMs || (now > windowEnd && now - progressAt > stallMs)) break;
-    await sleep(200);
-  }
+/** Waits until every user's message arrived (see `awaitArrivals`), then listens a little longer for repeats. */
+async function arrivalsOf(receiver: LatenessReceiver, pathName: string, expected: number, windowEnd: number): Promise<PathReport> {
+  await awaitArrivals(async () => (await receiver.status(pathName)).distinct, { expected, lastDue: windowEnd, stallMs, drainCapMs, pollMs: 200 });
   await sleep(repeatsMs);
   return receiver.report(pathName);
 }
@@ -367,7 +319,7 @@ channels:
     const profiler = s.cpuProfile ? await startProfiler() : null;
     await sleepUntil(windowStart);
     const stopMeters = startWindowMeters(receiver, redisPid);
-    const arrivals = await awaitArrivals(receiver, '/nudge', s.users, windowStart + s.spreadMs);
+    const arrivals = await arrivalsOf(receiver, '/nudge', s.users, windowStart + s.spreadMs);
     const meters = stopMeters();
     calls.recording = false;
     const windowMs = Math.max(1, arrivals.lastArrivalAt - windowStart);
@@ -445,12 +397,6 @@ function instrumentNudge(nudge: Nudge, calls: CallStats): Stage[] {
   };
   return [fired, committed, claimed];
 }
-
-async function sleepUntil(t: number): Promise<void> {
-  const ms = t - Date.now();
-  if (ms > 0) await sleep(ms);
-}
-
 
 interface JobData {
   key: string;
@@ -542,7 +488,7 @@ async function bullmqMeasure(s: Settings, receiver: LatenessReceiver, redisPid: 
     recording = true;
     await sleepUntil(windowStart);
     const stopMeters = startWindowMeters(receiver, redisPid);
-    const arrivals = await awaitArrivals(receiver, '/bullmq', s.users, windowStart + s.spreadMs);
+    const arrivals = await arrivalsOf(receiver, '/bullmq', s.users, windowStart + s.spreadMs);
     const meters = stopMeters();
     recording = false;
     const failed = await queue.getFailedCount();
@@ -609,13 +555,6 @@ function printRun(s: Settings, r: RunResult): void {
     if (long.length > 0) console.log(`    longest: ${long.map((c) => `${c.name.split(' (')[0]} ${num(c.ms)} ms at ${num(c.startMs / 1000, 2)} s`).join('; ')}`);
   }
   if (r.profileReport) console.log(`\n${r.profileReport}`);
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
 }
 
 function report(s: Settings, nudge: RunResult, bull: RunResult): BenchmarkReport {
