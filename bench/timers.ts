@@ -2,9 +2,10 @@
  * Durable timers: Nudge's SQLite timer store + scheduler side by side with BullMQ 6.7 delayed jobs
  * on the local Redis (127.0.0.1:6379, a unique key prefix, only its own keys removed afterwards).
  *
- * The timers are shaped as the engine makes them: the id names workspace, user, run and step
- * (`shop/u<user>/<run>/2`, users in random order), due a step's delay after it is scheduled (3 min,
- * 10 min or 24 h, a third each), and the cancels hit random pending timers (users who bought).
+ * The timers are shaped as the engine makes them: the id is the engine's (`timerIdOf`: the run's
+ * start, then workspace, user, run and step; users in random order), due a step's delay after it
+ * is scheduled (3 min, 10 min or 24 h, a third each), and the cancels hit random pending timers
+ * (users who bought).
  *
  * - schedule and cancel rate at the same number of pending timers (BENCH_TIMERS_BULLMQ_PENDING):
  *   batches of 1000 (one SQLite transaction; one BullMQ addBulk, and 1000 concurrent
@@ -12,8 +13,9 @@
  *   show how it scales;
  * - memory per pending timer: Nudge's process RSS delta (SQLite keeps timers on disk; the file size
  *   is shown too) vs Redis `used_memory` delta for BullMQ;
- * - firing lateness (fire time − due time) p50/p99/max of timers due over a spread, fired by the
- *   scheduler on the real clock vs a BullMQ worker.
+ * - firing lateness p50/p99/max of timers due over a spread, fired into a webhook receiver (a
+ *   child process recording arrival − due time): by the scheduler on the real clock vs a BullMQ
+ *   worker, both POSTing with the same keep-alive client, warmed up before the window.
  *
  * Settings (environment): BENCH_TIMERS_PENDING (Nudge pending timers at scale, default 1,000,000),
  * BENCH_TIMERS_BULLMQ_PENDING (pending timers of the side-by-side rates, default 100,000: at ~15k
@@ -22,17 +24,22 @@
  * BENCH_TIMERS_SPREAD_MS (default 20,000).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SqliteTimerStore } from '../src/backends/sqlite/sqlite-timer-store.js';
+import { post } from '../src/channels/http-post.js';
 import { TimerScheduler } from '../src/engine/timer-scheduler.js';
 import { systemClock } from '../src/ports/clock.js';
 import type { Timer } from '../src/ports/timer-store.js';
+import { runIdOf, stepKeyOf, timerIdOf } from '../src/core/triggers/transition.js';
 import { RealTimeWakeup } from '../src/ports/wakeup.js';
 import { envInt, formatTable, num, type Benchmark, type BenchmarkReport, type SummaryRow } from './support/benchmark.js';
+import { LatenessReceiver } from './support/lateness-receiver.js';
 import { deleteKeysUnder } from './support/redis-keys.js';
+import { awaitArrivals } from './support/window.js';
 
 const batch = 1000;
 const connection = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
@@ -40,11 +47,17 @@ const payload = '{"run":17,"step":3,"input":"wait_elapsed"}';
 
 /** The i-th timer's user: a permutation of the integers, so users come in random order. */
 const userOf = (i: number): number => Math.imul(i + 1, 2654435761) >>> 0;
-const idOf = (i: number): string => `shop/u${userOf(i)}/${i.toString(36)}/2`;
-const timerAt = (i: number, dueAt: number): Timer => ({ id: idOf(i), partitionKey: `shop/u${userOf(i)}`, dueAt, payload });
+const workspace = { workspaceId: 'shop' };
+/** The i-th timer's run started when it was scheduled (about i/100 ms into the run). */
+const startOf = (start: number, i: number): number => start + Math.floor(i / 100);
+/** The id the engine gives the i-th timer: its run's first wait (`timerIdOf`, `stepKeyOf`, `runIdOf`). */
+const idOf = (start: number, i: number): string => timerIdOf(startOf(start, i), stepKeyOf(workspace, `u${userOf(i)}`, runIdOf('abandoned-cart', `m${i}`), 'wait-1'));
+/** The same id for BullMQ, whose custom job ids may not contain ':' (the same length). */
+const jobIdOf = (start: number, i: number): string => idOf(start, i).replaceAll(':', '.');
+const timerAt = (start: number, i: number, dueAt: number): Timer => ({ id: idOf(start, i), partitionKey: `shop/u${userOf(i)}`, dueAt, payload });
 const stepDelaysMs = [180_000, 600_000, 86_400_000];
-/** When the i-th timer of a rate run is due: its step's delay after it was scheduled (about i/100 ms into the run). */
-const dueOf = (start: number, i: number): number => start + Math.floor(i / 100) + stepDelaysMs[i % 3]!;
+/** When the i-th timer of a rate run is due: its step's delay after it was scheduled. */
+const dueOf = (start: number, i: number): number => startOf(start, i) + stepDelaysMs[i % 3]!;
 /** The i-th cancel of `pending` timers: distinct random pending timers (7919 is prime, so i·7919 mod n is a permutation). */
 const cancelledOf = (i: number, pending: number): number => (i * 7919) % pending;
 
@@ -63,10 +76,19 @@ async function rss(): Promise<number> {
   return process.memoryUsage().rss;
 }
 
-async function timed(work: () => Promise<void>): Promise<number> {
-  const started = performance.now();
-  await work();
-  return (performance.now() - started) / 1000;
+/**
+ * Seconds spent in `call` over batches of `total` items: each batch is built by `make` first,
+ * outside the clock, so that making the engine's ids (a hash each) is not charged to either side.
+ */
+async function timedBatches<T>(total: number, make: (i: number) => T, call: (items: T[]) => Promise<unknown>): Promise<number> {
+  let ms = 0;
+  for (let i = 0; i < total; i += batch) {
+    const items = Array.from({ length: Math.min(batch, total - i) }, (_, k) => make(i + k));
+    const started = performance.now();
+    await call(items);
+    ms += performance.now() - started;
+  }
+  return ms / 1000;
 }
 
 async function nudgeRates(dir: string, pending: number) {
@@ -74,50 +96,78 @@ async function nudgeRates(dir: string, pending: number) {
   const store = new SqliteTimerStore({ path: file });
   const before = await rss();
   const start = Date.now();
-  const scheduleS = await timed(async () => {
-    for (let i = 0; i < pending; i += batch) await store.schedule(Array.from({ length: Math.min(batch, pending - i) }, (_, k) => timerAt(i + k, dueOf(start, i + k))));
-  });
+  const scheduleS = await timedBatches(pending, (i) => timerAt(start, i, dueOf(start, i)), (timers) => store.schedule(timers));
   const rssPerTimer = Math.max(0, (await rss()) - before) / pending;
   const diskPerTimer = (statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0)) / pending;
   const cancelled = Math.min(pending, 100_000);
   let found = 0;
-  const cancelS = await timed(async () => {
-    for (let i = 0; i < cancelled; i += batch) found += await store.cancel(Array.from({ length: Math.min(batch, cancelled - i) }, (_, k) => idOf(cancelledOf(i + k, pending))));
-  });
+  const cancelS = await timedBatches(cancelled, (i) => idOf(start, cancelledOf(i, pending)), async (ids) => (found += await store.cancel(ids)));
   await store.close();
   if (found !== cancelled) throw new Error(`Nudge cancelled ${found} of ${cancelled} timers`);
   return { schedulePerS: pending / scheduleS, cancelPerS: cancelled / cancelS, rssPerTimer, diskPerTimer };
 }
 
-async function nudgeLateness(dir: string, count: number, spreadMs: number): Promise<number[]> {
+/** Where a fired timer goes: a POST of `{"at": due time}` to the receiver, as a webhook would be sent. */
+class Webhook {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  constructor(private readonly url: URL) {}
+
+  async fire(key: string, dueAt: number): Promise<void> {
+    const result = await post(this.url, { agent: this.agent, headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: `{"at":${dueAt}}`, timeoutMs: 10_000 });
+    if ('error' in result) throw result.error;
+    if (result.answer.status !== 200) throw new Error(`POST ${this.url.href}: HTTP ${result.answer.status}`);
+  }
+
+  /**
+   * Opens the agent's connections and warms up the request path before the window, on a path of
+   * its own (not counted): both sides start as a running service would, not with a cold client.
+   */
+  async warmUp(): Promise<void> {
+    const url = new URL(`${this.url.href}-warm-up`);
+    const send = (i: number) => post(url, { agent: this.agent, headers: { 'content-type': 'application/json', 'idempotency-key': `w${i}` }, body: '{"at":0}', timeoutMs: 10_000 });
+    for (let round = 0; round < 20; round++) await Promise.all(Array.from({ length: 64 }, (_, k) => send(round * 64 + k)));
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** Waits until the receiver has `count` distinct keys on `pathName` (or stops getting them), then returns their lateness. */
+async function arrivals(receiver: LatenessReceiver, pathName: string, count: number, lastDue: number): Promise<{ lateness: number[]; distinct: number }> {
+  await awaitArrivals(async () => (await receiver.status(pathName)).distinct, { expected: count, lastDue, stallMs: 10_000, drainCapMs: 120_000, pollMs: 200 });
+  const report = await receiver.report(pathName);
+  return { lateness: Array.from(report.lateness), distinct: report.distinct };
+}
+
+async function nudgeLateness(dir: string, count: number, spreadMs: number, receiver: LatenessReceiver) {
   const store = new SqliteTimerStore({ path: path.join(dir, 'fire.db') });
   const start = Date.now() + 3000;
   for (let i = 0; i < count; i += batch)
-    await store.schedule(Array.from({ length: Math.min(batch, count - i) }, (_, k) => timerAt(i + k, start + Math.floor(((i + k) * spreadMs) / count))));
-  const lateness: number[] = [];
-  let finished!: () => void;
-  const done = new Promise<void>((r) => (finished = r));
+    await store.schedule(Array.from({ length: Math.min(batch, count - i) }, (_, k) => timerAt(start, i + k, start + Math.floor(((i + k) * spreadMs) / count))));
+  const webhook = new Webhook(new URL(`${receiver.url}/nudge`));
+  await webhook.warmUp();
   const scheduler = new TimerScheduler({
     store,
     clock: systemClock,
     wakeup: new RealTimeWakeup(systemClock),
-    onFire: ({ timer }) => {
-      lateness.push(Date.now() - timer.dueAt);
-      if (lateness.length === count) finished();
-    },
+    onFire: ({ timer }) => webhook.fire(`${timer.id}@${timer.version}`, timer.dueAt),
     onError: (error) => console.error('scheduler:', error),
   });
   await scheduler.start();
-  await done;
-  await scheduler.stop();
-  await store.close();
-  return lateness;
+  try {
+    return await arrivals(receiver, '/nudge', count, start + spreadMs);
+  } finally {
+    await scheduler.stop();
+    await store.close();
+    webhook.close();
+  }
 }
 
-async function bullmqRun(prefix: string, pending: number, count: number, spreadMs: number) {
+async function bullmqRun(prefix: string, pending: number, count: number, spreadMs: number, receiver: LatenessReceiver) {
   const redis = new Redis(connection);
   try {
-    return await bullmqMeasure(prefix, pending, count, spreadMs, redis);
+    return await bullmqMeasure(prefix, pending, count, spreadMs, redis, receiver);
   } finally {
     // Everything under our prefix goes, also after a failure; nothing else is touched.
     await deleteKeysUnder(redis, prefix);
@@ -125,22 +175,22 @@ async function bullmqRun(prefix: string, pending: number, count: number, spreadM
   }
 }
 
-async function bullmqMeasure(prefix: string, pending: number, count: number, spreadMs: number, redis: Redis) {
+async function bullmqMeasure(prefix: string, pending: number, count: number, spreadMs: number, redis: Redis, receiver: LatenessReceiver) {
   const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
   const queue = new Queue('timers', { connection, prefix });
   await queue.waitUntilReady();
   const before = await usedMemory();
   const ratesStart = Date.now();
-  const scheduleS = await timed(async () => {
-    for (let i = 0; i < pending; i += batch)
-      await queue.addBulk(Array.from({ length: Math.min(batch, pending - i) }, (_, k) => ({ name: 'fire', data: JSON.parse(payload), opts: { jobId: idOf(i + k), delay: dueOf(ratesStart, i + k) - Date.now() } })));
-  });
+  const scheduleS = await timedBatches(
+    pending,
+    (i) => ({ name: 'fire', data: JSON.parse(payload), opts: { jobId: jobIdOf(ratesStart, i), delay: dueOf(ratesStart, i) - Date.now() } }),
+    (jobs) => queue.addBulk(jobs),
+  );
   const bytesPerJob = ((await usedMemory()) - before) / pending;
   const cancelled = Math.min(pending, 100_000);
   let removed = 0;
-  const cancelS = await timed(async () => {
-    for (let i = 0; i < cancelled; i += batch)
-      for (const n of await Promise.all(Array.from({ length: Math.min(batch, cancelled - i) }, (_, k) => queue.remove(idOf(cancelledOf(i + k, pending)))))) removed += n;
+  const cancelS = await timedBatches(cancelled, (i) => jobIdOf(ratesStart, cancelledOf(i, pending)), async (ids) => {
+    for (const n of await Promise.all(ids.map((id) => queue.remove(id)))) removed += n;
   });
   if (removed !== cancelled) throw new Error(`BullMQ removed ${removed} of ${cancelled} jobs`);
   await queue.obliterate({ force: true });
@@ -152,24 +202,18 @@ async function bullmqMeasure(prefix: string, pending: number, count: number, spr
       const dueAt = start + Math.floor(((i + k) * spreadMs) / count);
       return { name: 'fire', data: { dueAt }, opts: { delay: dueAt - Date.now(), removeOnComplete: true } };
     }));
-  const lateness: number[] = [];
-  let finished!: () => void;
-  const done = new Promise<void>((r) => (finished = r));
-  const worker = new Worker(
-    'fire',
-    async (job) => {
-      lateness.push(Date.now() - (job.data as { dueAt: number }).dueAt);
-      if (lateness.length === count) finished();
-    },
-    { connection, prefix, concurrency: 50 },
-  );
-  const timeout = setTimeout(finished, spreadMs + 120_000);
-  await done;
-  clearTimeout(timeout);
-  await worker.close();
-  await fireQueue.obliterate({ force: true });
-  await Promise.all([queue.close(), fireQueue.close()]);
-  return { schedulePerS: pending / scheduleS, cancelPerS: cancelled / cancelS, bytesPerJob, lateness, firedAll: lateness.length === count };
+  const webhook = new Webhook(new URL(`${receiver.url}/bullmq`));
+  await webhook.warmUp();
+  const worker = new Worker('fire', (job) => webhook.fire(job.id!, (job.data as { dueAt: number }).dueAt), { connection, prefix, concurrency: 50 });
+  try {
+    const fired = await arrivals(receiver, '/bullmq', count, start + spreadMs);
+    return { schedulePerS: pending / scheduleS, cancelPerS: cancelled / cancelS, bytesPerJob, ...fired };
+  } finally {
+    await worker.close();
+    webhook.close();
+    await fireQueue.obliterate({ force: true });
+    await Promise.all([queue.close(), fireQueue.close()]);
+  }
 }
 
 export const timersBenchmark: Benchmark = {
@@ -183,15 +227,20 @@ export const timersBenchmark: Benchmark = {
     const prefix = `nudge-bench-timers-${process.pid}-${Date.now()}`;
     const dir = mkdtempSync(path.join(tmpdir(), 'nudge-bench-timers-'));
     const failures: string[] = [];
+    const receiver = await LatenessReceiver.start();
     try {
       console.log(`rates side by side at ${num(bullPending)} pending timers; Nudge also at ${num(pending)}; lateness: ${num(count)} timers over ${num(spreadMs / 1000, 1)} s each`);
       // At scale first: the process's RSS growth over it is the page cache and whatever else the
       // pending timers cost, which a run before it would already have paid.
       const atScale = await nudgeRates(dir, pending);
       const nudge = pending === bullPending ? atScale : await nudgeRates(dir, bullPending);
-      const nudgeLate = latenessSummary(await nudgeLateness(dir, count, spreadMs));
-      const bull = await bullmqRun(prefix, bullPending, count, spreadMs);
-      if (!bull.firedAll) failures.push(`BullMQ fired only ${bull.lateness.length} of ${count} jobs`);
+      const nudgeFired = await nudgeLateness(dir, count, spreadMs, receiver);
+      const bull = await bullmqRun(prefix, bullPending, count, spreadMs, receiver);
+      for (const [who, fired] of [['Nudge', nudgeFired], ['BullMQ', bull]] as const) {
+        if (fired.distinct !== count) failures.push(`${who}: ${fired.distinct} of ${count} timers arrived`);
+        if (fired.lateness.length !== fired.distinct) failures.push(`${who}: ${fired.lateness.length - fired.distinct} timers arrived twice`);
+      }
+      const nudgeLate = latenessSummary(nudgeFired.lateness);
       const bullLate = latenessSummary(bull.lateness);
       console.log(formatTable(
         ['', 'schedule/s', 'cancel/s', 'RAM B/timer', 'disk B/timer', 'lateness p50', 'p99', 'max'],
@@ -213,6 +262,7 @@ export const timersBenchmark: Benchmark = {
       ];
       return { rows, failures };
     } finally {
+      await receiver.close();
       rmSync(dir, { recursive: true, force: true });
     }
   },

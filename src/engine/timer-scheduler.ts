@@ -6,8 +6,12 @@
  *
  * States of a timer as the scheduler sees it:
  *   in store (pending) --refill: claimDue--> in memory (claimed) --due: onFire--> fired
- *   fired --complete--> gone          in memory --cancel / reschedule--> dropped, never fired
+ *   fired --onFire resolved, complete--> gone   in memory --cancel / reschedule--> dropped, never fired
  *   onFire threw --> left claimed: the store returns it again when its lease expires (a retry)
+ *
+ * Firing does not wait for earlier fires: a timer due while `onFire` of others is still at work
+ * (a webhook's round trip, an engine's commit) is handed over at its time, and fired timers are
+ * completed in groups as their `onFire` resolves. At most about `capacity` fires are at work at once.
  *
  * Cancel and reschedule go through the scheduler, so that a timer cancelled at any moment before
  * `onFire` is called for it never fires (see the TimerStore guarantees). At start, timers that
@@ -75,6 +79,13 @@ export class TimerScheduler {
   private readonly touched = new Map<string, number>();
   private refills = 0;
   private refilling = false;
+  /** Fired timers whose `onFire` has not resolved yet: id -> version. */
+  private readonly atWork = new Map<string, number>();
+  /** Fired timers whose `onFire` resolved, to complete in the store. */
+  private completable: ClaimedTimer[] = [];
+  private completing: Promise<void> | null = null;
+  /** Resolves when the fires at work drop below `capacity`; set while they are at it. */
+  private roomAgain: { promise: Promise<void>; resolve: () => void } | null = null;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
@@ -133,9 +144,13 @@ export class TimerScheduler {
     return { ...this.stats_, inMemory: this.live.size };
   }
 
-  /** Resolves when the scheduler has nothing to do until its next wake-up. */
+  /** Resolves when the scheduler has nothing to do until its next wake-up: every fire handed over is settled. */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.running || this.atWork.size > 0 || this.completing) {
+      if (this.running) await this.running;
+      else if (this.completing) await this.completing;
+      else await new Promise((r) => setImmediate(r));
+    }
   }
 
   /** Stops firing and hands the claims held in memory back to the store, for the next process. */
@@ -202,6 +217,7 @@ export class TimerScheduler {
     for (const c of claimed) {
       if ((this.touched.get(c.id) ?? -1) >= refill) continue; // cancelled or replaced meanwhile
       if (this.live.get(c.id)?.version === c.version) continue; // our own claim, expired while held
+      if (this.atWork.get(c.id) === c.version) continue; // fired, its onFire still at work past the lease
       this.live.set(c.id, c);
       this.heap.push(c);
     }
@@ -222,10 +238,10 @@ export class TimerScheduler {
 
   /**
    * Hands every due timer to `onFire` in due order without waiting for one before the next, so a
-   * receiver may record a whole batch of fires in one transaction; then completes those recorded.
+   * receiver may record a whole batch of fires in one transaction. Each is completed once its
+   * `onFire` resolves (`settle`); only when `capacity` fires are at work does firing wait for room.
    */
   private async fire(due: readonly ClaimedTimer[]): Promise<void> {
-    const handed: { timer: ClaimedTimer; latenessMs: number; result: Promise<void> }[] = [];
     for (const [i, timer] of due.entries()) {
       if (this.live.get(timer.id) !== timer) continue; // cancelled or replaced before its time
       const firedAt = this.clock.now();
@@ -242,20 +258,55 @@ export class TimerScheduler {
       } catch (error) {
         result = Promise.reject(error);
       }
-      handed.push({ timer, latenessMs, result });
+      this.atWork.set(timer.id, timer.version);
+      void this.settle(timer, latenessMs, result);
     }
-    const done: ClaimedTimer[] = [];
-    for (const { timer, latenessMs, result } of handed) {
-      try {
-        await result;
-        done.push(timer);
-        this.stats_.fired++;
-        this.stats_.maxLatenessMs = Math.max(this.stats_.maxLatenessMs, latenessMs);
-      } catch (error) {
-        this.options.onError?.(error, timer);
+    if (this.atWork.size >= this.capacity) {
+      if (!this.roomAgain) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        this.roomAgain = { promise, resolve };
+      }
+      await this.roomAgain.promise;
+    }
+  }
+
+  private async settle(timer: ClaimedTimer, latenessMs: number, result: Promise<void>): Promise<void> {
+    try {
+      await result;
+      this.completable.push(timer);
+      this.stats_.fired++;
+      this.stats_.maxLatenessMs = Math.max(this.stats_.maxLatenessMs, latenessMs);
+      this.completing ??= this.completeAll();
+    } catch (error) {
+      this.options.onError?.(error, timer);
+    } finally {
+      if (this.atWork.get(timer.id) === timer.version) this.atWork.delete(timer.id);
+      if (this.roomAgain && this.atWork.size < this.capacity) {
+        this.roomAgain.resolve();
+        this.roomAgain = null;
       }
     }
-    await this.store.complete(done);
+  }
+
+  /** Completes the settled fires, in groups: those that settle during one `complete` go in the next. */
+  private async completeAll(): Promise<void> {
+    // Let the fires that settle in this turn join the first group.
+    await new Promise((r) => setImmediate(r));
+    try {
+      while (this.completable.length > 0) {
+        const group = this.completable;
+        this.completable = [];
+        try {
+          await this.store.complete(group);
+        } catch (error) {
+          // Left claimed: they fire again when their lease expires (the effect is recorded idempotently).
+          this.options.onError?.(error);
+        }
+      }
+    } finally {
+      this.completing = null;
+    }
   }
 
   private arm(): void {

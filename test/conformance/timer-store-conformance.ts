@@ -92,6 +92,15 @@ export function timerStoreConformance(name: string, open: () => Promise<OpenedTi
       assert.deepEqual((await store.claimDue(t0 + 100, 10)).map((c) => [c.dueAt - t0, c.payload]), [[50, 'second']]);
     });
 
+    it('in a batch of hundreds, each id repeated across it, the last timer of each id wins', async (store) => {
+      const batch = Array.from({ length: 350 }, (_, i) => timer(`${i % 100}:1`, 1000 - i, `pass ${Math.floor(i / 100)}`));
+      await store.schedule(batch);
+      assert.equal(await store.count(), 100);
+      const claimed = await store.claimDue(t0 + 1000, 1000);
+      const expected = batch.slice(250).sort((a, b) => a.dueAt - b.dueAt); // ids 50–99 last in pass 2, 0–49 in pass 3
+      assert.deepEqual(claimed.map((c) => [c.id, c.dueAt, c.payload]), expected.map((t) => [t.id, t.dueAt, t.payload]));
+    });
+
     it('a cancelled timer is never claimed, pending or claimed; unknown ids are fine', async (store) => {
       await store.schedule([timer('1:1', 0), timer('2:1', 0), timer('3:1', 0)]);
       const [claimed] = await store.claimDue(t0, 1, lease);

@@ -124,6 +124,41 @@ describe('TimerScheduler', () => {
     assert.ok(h.fired.every((f) => f.firedAt >= f.timer.dueAt));
   });
 
+  test('a slow onFire holds back neither the timers due after it nor their completion; at most `capacity` fires are at work', async () => {
+    const store = new MemoryTimerStore();
+    const releases = new Map<string, () => void>();
+    const h = harness(store, {
+      capacity: 3,
+      onFire: ({ timer: t }) => (t.id.startsWith('slow') ? new Promise<void>((r) => releases.set(t.id, r)) : undefined),
+    });
+    const turns = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    /** Moves to `t0 + ms` and wakes the scheduler, without waiting for fires at work (`idle` would). */
+    const at = async (ms: number) => {
+      h.clock.set(t0 + ms);
+      h.wakeup.poke();
+      await turns();
+    };
+    await h.scheduler.start();
+    await h.scheduler.schedule([timer('slow1', 1000), timer('b', 1500), timer('slow2', 1600), timer('slow3', 1700), timer('c', 2000), timer('d', 2100)]);
+    await h.runTo(999);
+    for (const ms of [1000, 1500, 1600, 1700]) await at(ms);
+    assert.deepEqual(fireLog(h.fired), [['slow1', 1000, 0], ['b', 1500, 0], ['slow2', 1600, 0], ['slow3', 1700, 0]], 'b on time while slow1 is at work');
+    assert.equal(await store.count(), 5, 'b is completed; the slow ones are not');
+    await at(2000);
+    assert.equal(h.fired.length, 4, 'three slow fires are at work, the most allowed: c waits for room');
+    releases.get('slow2')!();
+    await turns();
+    assert.deepEqual(fireLog(h.fired).slice(4), [['c', 2000, 0]], 'c fires once one is done');
+    await at(2100);
+    assert.deepEqual(fireLog(h.fired).slice(5), [['d', 2100, 0]]);
+    releases.get('slow1')!();
+    releases.get('slow3')!();
+    await h.scheduler.idle();
+    assert.equal(await store.count(), 0, 'every fire completed once its onFire resolved');
+  });
+
   test('a restart mid-wait on the same SQLite file fires each timer exactly once, after a clean stop or a crash', async () => {
     const file = path.join(dir, 'restart.db');
     const effects = new Map<string, number>(); // what an engine records, idempotently by (id, version)

@@ -167,9 +167,19 @@ export function stepKeyOf(context: Pick<TransitionContext, 'workspaceId'>, profi
   return `${context.workspaceId}/${profileId}/${runId}/${nodeId}`;
 }
 
-/** The key of a step's unopened fallback message, which is also its timer's id. */
+/** The key of a step's unopened fallback message. */
 export function unopenedKeyOf(context: Pick<TransitionContext, 'workspaceId'>, profileId: string, runId: string, nodeId: string): string {
   return stepKeyOf(context, profileId, runId, `${nodeId}:unopened`);
+}
+
+/**
+ * A run's timer id: the run's start, as fixed-width hex, then the step's key. The key alone names
+ * the user first, so the timers a batch schedules would land all over the store's id index; led by
+ * the start they land together, near its end (runs start about now), and a store appends them
+ * instead of rewriting a page per timer. The same run and step still make the same id.
+ */
+export function timerIdOf(startedAt: number, key: string): string {
+  return `${Math.max(0, Math.floor(startedAt)).toString(16).padStart(12, '0')}/${key}`;
 }
 
 class Transition {
@@ -328,8 +338,7 @@ class Transition {
     s.timezone ??= from.timezone;
     const mergedAway = new Set<string>();
     for (const [triggerId, run] of Object.entries(from.runs)) {
-      const timer = run.waiting && stepKeyOf(this.context, fromProfileId, run.id, run.waiting.node);
-      if (timer) this.effects.push({ type: 'cancel', timerId: timer });
+      if (run.waiting) this.effects.push({ type: 'cancel', timerId: run.waiting.timerId });
       if (s.runs[triggerId]) {
         mergedAway.add(run.id);
         this.record({ kind: RecordKind.exited, triggerId, runId: run.id, version: run.version, at: this.context.now, reason: 'merged' });
@@ -338,7 +347,7 @@ class Transition {
       const moved: Run = { ...run };
       s.runs[triggerId] = moved;
       if (moved.waiting) {
-        moved.waiting = { ...moved.waiting, timerId: stepKeyOf(this.context, this.context.profileId, moved.id, moved.waiting.node) };
+        moved.waiting = { ...moved.waiting, timerId: this.runTimerId(moved, moved.waiting.node) };
         this.schedule(moved, moved.waiting.node, moved.waiting.dueAt);
       }
     }
@@ -472,7 +481,7 @@ class Transition {
 
   /** Gives an unopened watch its timer, of this profile: the fallback goes out at `dueAt` unless it is opened by then. */
   private arm(key: string, watch: UnopenedWatch, dueAt: number): void {
-    const timer = { id: unopenedKeyOf(this.context, this.context.profileId, watch.runId, watch.stepId), dueAt };
+    const timer = { id: timerIdOf(watch.startedAt, unopenedKeyOf(this.context, this.context.profileId, watch.runId, watch.stepId)), dueAt };
     this.state.unopened[key] = { ...watch, timer };
     const payload: TimerPayload = { t: watch.triggerId, r: watch.runId, n: watch.stepId, k: key };
     this.effects.push({ type: 'schedule', timer: { ...timer, payload: JSON.stringify(payload) } });
@@ -493,8 +502,12 @@ class Transition {
   }
 
   private park(run: Run, node: string, since: number, dueAt: number): void {
-    run.waiting = { node, timerId: stepKeyOf(this.context, this.context.profileId, run.id, node), dueAt, since };
+    run.waiting = { node, timerId: this.runTimerId(run, node), dueAt, since };
     this.schedule(run, node, dueAt);
+  }
+
+  private runTimerId(run: Run, node: string): string {
+    return timerIdOf(run.startedAt, stepKeyOf(this.context, this.context.profileId, run.id, node));
   }
 
   private schedule(run: Run, node: string, dueAt: number): void {

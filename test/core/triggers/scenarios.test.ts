@@ -860,7 +860,7 @@ function play(row: Row, roundTrip: boolean): Outcome {
       const records = harness.records.slice(recordsSeen).map((r) => describeRecord(r, harness.origin));
       recordsSeen = harness.records.length;
       if (e.records) assert.deepEqual(records, e.records, `${where}: records`);
-      if (e.timers) assert.deepEqual(harness.pendingTimers().map((t) => `${fmt(t.dueAt - harness.origin)} ${runNames.readable(t.id.slice(harness.workspaceId.length + 1))}`), e.timers, `${where}: timers`);
+      if (e.timers) assert.deepEqual(harness.pendingTimers().map((t) => `${fmt(t.dueAt - harness.origin)} ${runNames.readable(keyOfTimer(t.id).slice(harness.workspaceId.length + 1))}`), e.timers, `${where}: timers`);
       for (const id of e.noState ?? []) assert.equal(harness.state(id), null, `${where}: ${id} keeps no trigger state`);
     }
   });
@@ -868,6 +868,9 @@ function play(row: Row, roundTrip: boolean): Outcome {
   assert.deepEqual(harness.takeSends().map((x) => describeSend(x, harness.origin)), [], 'nothing more is sent after the last step');
   return { sends: harness.sends };
 }
+
+/** A timer id without its leading run start (see `timerIdOf`): the step's key. */
+const keyOfTimer = (id: string): string => id.slice(id.indexOf('/') + 1);
 
 function messageOf(harness: Harness, keyEnd: string) {
   const sent = harness.sends.findLast((x) => x.message.key.endsWith(`/${keyEnd}`));

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { parseTrigger } from '../../../src/config/triggers.js';
 import { buildCatalog, openedEvents } from '../../../src/core/triggers/catalog.js';
 import type { TriggerState } from '../../../src/core/triggers/state.js';
-import { runIdOf, stepKeyOf, transition, unopenedKeyOf } from '../../../src/core/triggers/transition.js';
+import { runIdOf, stepKeyOf, timerIdOf, transition, unopenedKeyOf } from '../../../src/core/triggers/transition.js';
 import { MessageEvent } from '../../../src/engine/message-events.js';
 import { h, Harness, m, T0, triggerFrom } from './harness.js';
 
@@ -101,14 +101,14 @@ describe('the unopened fallback message', () => {
     const { harness } = sentAndDelivered();
     harness.advanceTo(3 * h);
     assert.equal(harness.takeSends().length, 1);
-    const timerId = unopenedKeyOf({ workspaceId: 'w1' }, 'ann', runIdOf('welcome', 's1'), 'hello');
+    const timerId = timerIdOf(T0, unopenedKeyOf({ workspaceId: 'w1' }, 'ann', runIdOf('welcome', 's1'), 'hello'));
     assert.deepEqual(harness.redeliver(timerId), []);
   });
 
   test('a cancelled timer handed back sends nothing', () => {
     const { harness, push } = sentAndDelivered();
     harness.submit({ user: 'ann', name: MessageEvent.opened, t: 30 * m + 1 * m, props: { messageKey: push.key } });
-    const timerId = unopenedKeyOf({ workspaceId: 'w1' }, 'ann', runIdOf('welcome', 's1'), 'hello');
+    const timerId = timerIdOf(T0, unopenedKeyOf({ workspaceId: 'w1' }, 'ann', runIdOf('welcome', 's1'), 'hello'));
     assert.equal(harness.timers.get(timerId)?.cancelled, 1);
     assert.deepEqual(harness.redeliver(timerId), []);
     harness.advanceTo(1 * 24 * h);
