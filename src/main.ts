@@ -18,6 +18,7 @@ import { SqliteSmsOptOutStore } from './backends/sqlite/sqlite-sms-opt-out-store
 import { SqliteInboxStore } from './backends/sqlite/sqlite-inbox-store.js';
 import { SqliteEngineStore } from './backends/sqlite/sqlite-engine-store.js';
 import { openDatabase } from './backends/sqlite/database.js';
+import { WalCheckpointer } from './backends/sqlite/wal-checkpointer.js';
 import { SqliteStore } from './backends/sqlite/sqlite-store.js';
 import { ThreadedSqliteStore } from './backends/sqlite/threaded-store.js';
 import { EmailSmtpChannel } from './channels/email-smtp.js';
@@ -97,18 +98,19 @@ export interface Nudge {
   close(): Promise<void>;
 }
 
-export async function openStore(config: Config, dataDir: string): Promise<Store> {
+export async function openStore(config: Config, dataDir: string, checkpointer?: WalCheckpointer): Promise<Store> {
   if (config.storage.driver === 'memory') return new MemoryStore();
   mkdirSync(dataDir, { recursive: true });
   const options = { path: path.resolve(dataDir, config.storage.file), synchronous: config.storage.synchronous, cacheMiB: config.storage.cacheMiB };
-  return config.storage.writerThread ? ThreadedSqliteStore.open(options) : new SqliteStore(options);
+  // The writer thread checkpoints in its own commits, off the event loop already.
+  return config.storage.writerThread ? ThreadedSqliteStore.open(options) : new SqliteStore({ ...options, checkpointer });
 }
 
-export async function openEngineStore(config: Config, dataDir: string, clock: Clock): Promise<EngineStore> {
+export async function openEngineStore(config: Config, dataDir: string, clock: Clock, checkpointer?: WalCheckpointer): Promise<EngineStore> {
   if (config.storage.driver === 'memory') return new MemoryEngineStore({ clock });
   mkdirSync(dataDir, { recursive: true });
   const file = config.storage.file.replace(/(\.db)?$/, '-engine.db');
-  return new SqliteEngineStore({ path: path.resolve(dataDir, file), synchronous: config.storage.synchronous, cacheMiB: Math.max(2, config.storage.cacheMiB >> 2), clock });
+  return new SqliteEngineStore({ path: path.resolve(dataDir, file), synchronous: config.storage.synchronous, cacheMiB: Math.max(2, config.storage.cacheMiB >> 2), clock, checkpointer });
 }
 
 /** What the channels keep beside the outbox: inboxes, discount codes, push subscriptions, SMS opt-outs; one SQLite file. */
@@ -120,7 +122,7 @@ interface DeliveryStores {
   close(): Promise<void>;
 }
 
-function openDeliveryStores(config: Config, dataDir: string): DeliveryStores {
+function openDeliveryStores(config: Config, dataDir: string, checkpointer?: WalCheckpointer): DeliveryStores {
   const closing = (stores: Omit<DeliveryStores, 'close'>, after = (): void => {}): DeliveryStores => ({
     ...stores,
     async close() {
@@ -132,7 +134,7 @@ function openDeliveryStores(config: Config, dataDir: string): DeliveryStores {
     return closing({ inbox: new MemoryInboxStore(), codes: new MemoryCodeStore(), pushSubscriptions: new MemoryPushSubscriptionStore(), smsOptOuts: new MemorySmsOptOutStore() });
   }
   mkdirSync(dataDir, { recursive: true });
-  const db = openDatabase({ path: path.resolve(dataDir, config.storage.file.replace(/(\.db)?$/, '-delivery.db')), synchronous: config.storage.synchronous, cacheMiB: 8 });
+  const db = openDatabase({ path: path.resolve(dataDir, config.storage.file.replace(/(\.db)?$/, '-delivery.db')), synchronous: config.storage.synchronous, cacheMiB: 8, checkpointer });
   return closing(
     { inbox: SqliteInboxStore.onDatabase(db), codes: SqliteCodeStore.onDatabase(db), pushSubscriptions: SqlitePushSubscriptionStore.onDatabase(db), smsOptOuts: SqliteSmsOptOutStore.onDatabase(db) },
     () => db.close(),
@@ -284,7 +286,9 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
       throw new Error(`demo.mail: the demo's mail server cannot listen on ${host}:${port} (${error.message}); give the email channel another port`);
     });
   }
-  const store = await openStore(config, options.dataDir);
+  // SQLite's WAL checkpoints run on a thread of their own, not inside commits on the event loop.
+  const checkpointer = config.storage.driver === 'sqlite' ? new WalCheckpointer({ onError: (error) => console.error('WAL checkpoints are back in the commits:', error) }) : undefined;
+  const store = await openStore(config, options.dataDir, checkpointer);
   const metrics = new Metrics();
   const pipeline = new IngestPipeline(store, clock, {
     profile: config.profiles,
@@ -293,7 +297,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     cacheMaxProfiles: config.profiles.cacheMaxProfiles,
     checkpointIntervalMs: config.profiles.checkpointIntervalMs,
   });
-  const engineStore = await openEngineStore(config, options.dataDir, clock);
+  const engineStore = await openEngineStore(config, options.dataDir, clock, checkpointer);
   // One process owns the embedded stores: claims left by a previous process are released now.
   if (!store.capabilities.sharedWriters) await engineStore.releaseAllClaims();
   const reportError = (error: unknown): void => console.error(error);
@@ -315,7 +319,7 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
     },
     onError: reportError,
   });
-  const deliveryStores = openDeliveryStores(config, options.dataDir);
+  const deliveryStores = openDeliveryStores(config, options.dataDir, checkpointer);
   const purgeInboxes = setInterval(() => void deliveryStores.inbox.purgeExpired(clock.now()).catch(reportError), 3_600_000).unref();
   const pushChannel = Object.values(config.channels).find((c): c is Extract<ChannelConfig, { kind: 'web-push' }> => c.kind === 'web-push');
   const smsChannel = Object.values(config.channels).find((c): c is Extract<ChannelConfig, { kind: 'twilio' }> => c.kind === 'twilio');
@@ -494,6 +498,8 @@ export async function createNudge(options: NudgeOptions): Promise<Nudge> {
       await triggerEngine.idle();
       await triggerEngine.close();
       for (const provider of providers.values()) await provider.close?.();
+      // First, so that each store's last connection checkpoints and removes its log as it closes.
+      await checkpointer?.close();
       await engineStore.close();
       clearInterval(purgeInboxes);
       await deliveryStores.close();

@@ -5,6 +5,7 @@
  * so they upgrade independently.
  */
 import Database from 'better-sqlite3';
+import type { WalCheckpointer } from './wal-checkpointer.js';
 
 export interface DatabaseOptions {
   /** Database file, or ':memory:'. */
@@ -13,6 +14,8 @@ export interface DatabaseOptions {
   synchronous?: 'full' | 'normal';
   /** Page cache in MiB. Default 16. */
   cacheMiB?: number;
+  /** Runs this database's WAL checkpoints on its thread instead of in commits. */
+  checkpointer?: WalCheckpointer;
 }
 
 /** A database opened, configured and closed by someone else (see the stores' `onDatabase`). */
@@ -26,6 +29,7 @@ export function openDatabase(options: DatabaseOptions): Database.Database {
   db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
   db.pragma(`cache_size = -${(options.cacheMiB ?? 16) * 1024}`);
   db.pragma('busy_timeout = 5000');
+  options.checkpointer?.add(db, options.path);
   return db;
 }
 

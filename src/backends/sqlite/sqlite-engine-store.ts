@@ -37,6 +37,7 @@ import {
 import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagination.js';
 import { migrate, openDatabase } from './database.js';
 import { SqliteTimerStore } from './sqlite-timer-store.js';
+import type { WalCheckpointer } from './wal-checkpointer.js';
 
 export interface SqliteEngineStoreOptions {
   /** Database file, or ':memory:'. The timers are kept in it too. */
@@ -47,6 +48,8 @@ export interface SqliteEngineStoreOptions {
   cacheMiB?: number;
   /** Stamps `createdAt` of the outbox entries a commit adds. Default: the system clock. */
   clock?: Clock;
+  /** Runs the WAL checkpoints on its thread instead of in commits. */
+  checkpointer?: WalCheckpointer;
 }
 
 /** Upgrades of the engine tables; the version applied is kept in `engine_meta`, beside the position. */

@@ -15,6 +15,7 @@ import type { ProfileSearch, ProfileStore } from '../../ports/profile-store.js';
 import type { Commit, CommitReceipt, ErasureReport, Store, UserExport } from '../../ports/store.js';
 import { searchableEmail } from '../profile-search.js';
 import { migrations } from './schema.js';
+import type { WalCheckpointer } from './wal-checkpointer.js';
 
 export interface SqliteStoreOptions {
   /** Database file, or ':memory:'. */
@@ -25,6 +26,8 @@ export interface SqliteStoreOptions {
   cacheMiB?: number;
   /** Open for reading only, beside a writer in another thread or process (WAL lets both run). */
   readonly?: boolean;
+  /** Runs the WAL checkpoints on its thread instead of in commits. */
+  checkpointer?: WalCheckpointer;
 }
 
 interface EventRow {
@@ -66,6 +69,7 @@ export class SqliteStore implements Store {
     // Checkpoint the WAL every ~40 MB rather than every 4 MB: index pages dirtied by one
     // commit are often dirtied again by the next, and each checkpoint rewrites them.
     db.pragma('wal_autocheckpoint = 10000');
+    if (!options.readonly) options.checkpointer?.add(db, options.path);
     if (!options.readonly) migrate(db);
 
     this.stmt = {
