@@ -13,7 +13,7 @@
  * Profiles and identity links are derived from the log, so they need not be written with every
  * event: a checkpoint round, every `checkpointIntervalMs` or `checkpointMaxDirty` changes, writes
  * all that is dirty when it starts. A user active many times between two rounds costs one profile
- * write, not one per event. A round is cut into slices of about `checkpointSliceRows` entries,
+ * write, not one per event. A round is cut into slices of `checkpointSliceRows` entries or more,
  * one commit each, taken turn about with flushes, so the event loop never stalls for a whole
  * round. Each slice stores its profiles with the log position they are folded up to, and the
  * replay start (checkpoint) the entries still dirty need (see ProfileCache for why slices write
@@ -21,8 +21,9 @@
  * fold, skipping those whose profile is stored folded through them, which rebuilds exactly the
  * lost state.
  *
- * Flushes, checkpoint slices and exclusive tasks run one at a time, in order, so events are
- * applied in the order they were accepted and one user's events never race each other.
+ * Flushes, checkpoint slices and exclusive tasks run one at a time, so events are applied in the
+ * order they were accepted and one user's events never race each other. A task runs after the
+ * submissions that came before it and before those that came after; slices take every other turn.
  */
 import type { NudgeEvent } from '../core/event.js';
 import { foldEvents, identityKeysOf, type ChangeSet } from '../core/ingest-fold.js';
@@ -47,12 +48,16 @@ export interface IngestOptions {
   checkpointMaxDirty?: number;
   /**
    * The least number of profiles, links and merges a checkpoint slice (one commit) writes when
-   * that many are due. Under load a slice writes 1.5 times what was dirtied since the previous
-   * one, so rounds keep pace with ingestion, but never more than 4 times this. Default 500: in
-   * the ingestion benchmark 20,900–21,200 events/s and p99 263–336 ms, against 17,300 and ~370 ms
-   * with 2,000 (and 250 no better).
+   * that many are due. A slice writes 1.5 times what was dirtied since the previous one, so
+   * rounds keep pace with ingestion, within these bounds. Default 100: a slice holds the event
+   * loop for a few ms when little is ingested (the engine's timers fire meanwhile).
    */
   checkpointSliceRows?: number;
+  /**
+   * The most a slice writes. Default 2,000: under heavy ingestion slices must keep pace (in the
+   * ingestion benchmark, at most 400 gave p99 640 ms against 267 ms).
+   */
+  checkpointSliceMaxRows?: number;
 }
 
 export interface IngestResult {
@@ -83,6 +88,8 @@ interface Submission {
 interface Task {
   run: () => Promise<void>;
   reject: (error: unknown) => void;
+  /** How many submissions had arrived before it: those it waits for, and no later ones. */
+  after: number;
 }
 
 const replayChunk = 10_000;
@@ -94,7 +101,11 @@ export class IngestPipeline {
   private readonly checkpointIntervalMs: number;
   private readonly checkpointMaxDirty: number;
   private readonly checkpointSliceRows: number;
+  private readonly checkpointSliceMaxRows: number;
   private submissions: Submission[] = [];
+  /** Submissions ever queued; `flushed` of them are taken into flushes. */
+  private submitted = 0;
+  private flushed = 0;
   private tasks: Task[] = [];
   private draining: Promise<void> | null = null;
   private position = 0;
@@ -125,7 +136,8 @@ export class IngestPipeline {
     this.cache = new ProfileCache(store, options.cacheMaxProfiles);
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 5000;
     this.checkpointMaxDirty = options.checkpointMaxDirty ?? 100_000;
-    this.checkpointSliceRows = options.checkpointSliceRows ?? 500;
+    this.checkpointSliceRows = options.checkpointSliceRows ?? 100;
+    this.checkpointSliceMaxRows = Math.max(this.checkpointSliceRows, options.checkpointSliceMaxRows ?? 2000);
   }
 
   /**
@@ -159,6 +171,7 @@ export class IngestPipeline {
     if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0 });
     return new Promise((resolve, reject) => {
       this.submissions.push({ workspaceId, events, resolve, reject });
+      this.submitted++;
       this.kick();
     });
   }
@@ -215,7 +228,7 @@ export class IngestPipeline {
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.tasks.push({ run: async () => resolve(await fn()), reject });
+      this.tasks.push({ run: async () => resolve(await fn()), reject, after: this.submitted });
       this.kick();
     });
   }
@@ -245,17 +258,25 @@ export class IngestPipeline {
           });
           // Let the requests that arrived meanwhile in, before the next turn.
           await new Promise<void>((r) => setImmediate(r));
-        } else if (this.submissions.length > 0) {
+        } else if (this.tasks.length > 0 && this.tasks[0]!.after <= this.flushed) {
+          // A task goes as soon as the submissions that came before it are flushed: under
+          // steady ingestion a read (the engine's profiles) would otherwise wait for a lull.
+          // Every task so ready takes this turn: they are reads, short, and each would otherwise
+          // wait behind a slice of its own.
           this.slicedLast = false;
-          const group = this.submissions;
-          this.submissions = [];
-          await this.flush(group);
+          while (this.tasks.length > 0 && this.tasks[0]!.after <= this.flushed) {
+            const task = this.tasks.shift()!;
+            await this.settle()
+              .then(() => task.run())
+              .catch(task.reject);
+          }
         } else {
           this.slicedLast = false;
-          const task = this.tasks.shift()!;
-          await this.settle()
-            .then(() => task.run())
-            .catch(task.reject);
+          // The submissions up to the first waiting task's, or all.
+          const upTo = this.tasks.length > 0 ? this.tasks[0]!.after - this.flushed : this.submissions.length;
+          const group = this.submissions.splice(0, upTo);
+          this.flushed += group.length;
+          await this.flush(group);
         }
       }
     } finally {
@@ -278,8 +299,10 @@ export class IngestPipeline {
     if (this.roundUpTo === null) {
       this.roundUpTo = this.cache.newestGroup;
       this.lastCheckpointAt = this.clock.now();
+      // What was dirtied between rounds is this round's work, not a pace to keep: start small.
+      this.dirtiedSinceSlice = 0;
     }
-    const rows = Math.min(4 * this.checkpointSliceRows, Math.max(this.checkpointSliceRows, Math.ceil(1.5 * this.dirtiedSinceSlice)));
+    const rows = Math.min(this.checkpointSliceMaxRows, Math.max(this.checkpointSliceRows, Math.ceil(1.5 * this.dirtiedSinceSlice)));
     this.dirtiedSinceSlice = 0;
     const written = await this.cache.writeSlice(this.position, rows, this.roundUpTo);
     this.checkpointed = written.checkpoint;
@@ -301,7 +324,7 @@ export class IngestPipeline {
     if (this.cache.dirtyCount === 0 && this.position === this.checkpointed) return;
     const upTo = this.cache.newestGroup;
     for (;;) {
-      const written = await this.cache.writeSlice(this.position, 4 * this.checkpointSliceRows, upTo);
+      const written = await this.cache.writeSlice(this.position, this.checkpointSliceMaxRows, upTo);
       this.checkpointed = written.checkpoint;
       if (!written.more) break;
       await new Promise<void>((r) => setImmediate(r));

@@ -191,6 +191,22 @@ for (const backend of backends) {
   });
 }
 
+test('a read runs after the submissions that came before it and before those after it, so steady ingestion cannot hold it up', async () => {
+  const gated = new ControlledStore(new MemoryStore());
+  const { pipeline, commits } = await started(gated);
+  const release = gated.holdCommits();
+  const first = submit(pipeline, { userId: 'ann' });
+  await gated.commitArrived();
+  const before = submit(pipeline, { userId: 'bea' });
+  const read = pipeline.profilesByIds('w1', ['u:bea', 'u:cy']);
+  const later = submit(pipeline, { userId: 'cy' });
+  release();
+  await Promise.all([first, before, later]);
+  assert.deepEqual([...(await read).keys()], ['u:bea'], 'bea, submitted before the read, and not cy, after it');
+  assert.deepEqual(commits.map((c) => c.requests), [1, 1, 1], 'the submissions on either side of the read are flushed apart');
+  await pipeline.close();
+});
+
 test('a closed pipeline commits what it accepted and refuses more', async () => {
   const store = new MemoryStore();
   const { pipeline } = await started(store);

@@ -46,6 +46,7 @@ const backends: Backend[] = [
 
 interface Slicing {
   checkpointSliceRows: number;
+  checkpointSliceMaxRows: number;
   checkpointMaxDirty: number;
 }
 
@@ -140,9 +141,9 @@ const story: EventSpec[][] = [
 const storyBatches = (): NudgeEvent[][] => story.map((batch, i) => batch.map((spec, j) => event({ messageId: `s${i}e${j}`, ...spec })));
 
 const slicings: Slicing[] = [
-  { checkpointSliceRows: 1, checkpointMaxDirty: 3 },
-  { checkpointSliceRows: 3, checkpointMaxDirty: 1 },
-  { checkpointSliceRows: 2, checkpointMaxDirty: 8 },
+  { checkpointSliceRows: 1, checkpointSliceMaxRows: 4, checkpointMaxDirty: 3 },
+  { checkpointSliceRows: 3, checkpointSliceMaxRows: 12, checkpointMaxDirty: 1 },
+  { checkpointSliceRows: 2, checkpointSliceMaxRows: 8, checkpointMaxDirty: 8 },
 ];
 
 for (const backend of backends) {
@@ -164,7 +165,7 @@ for (const backend of backends) {
 
 test('slices take turns with flushes, keep pace within their bounds, and the checkpoint only moves forward', async () => {
   const store = new ControlledStore(new MemoryStore());
-  const pipeline = new IngestPipeline(store, new SimulatedClock(t0), { ...options, checkpointSliceRows: 2, checkpointMaxDirty: 10 });
+  const pipeline = new IngestPipeline(store, new SimulatedClock(t0), { ...options, checkpointSliceRows: 2, checkpointSliceMaxRows: 8, checkpointMaxDirty: 10 });
   await pipeline.start();
   // Every user new: a profile and a link each, 10 entries per batch.
   const batches = Array.from({ length: 12 }, (_, b) => Array.from({ length: 5 }, (_, i) => event({ userId: `u${b}-${i}`, at: b })));
@@ -183,7 +184,7 @@ test('slices take turns with flushes, keep pace within their bounds, and the che
 
 test('a checkpoint for a consistent read is written in slices, the event loop turning between them', async () => {
   const store = new ControlledStore(new MemoryStore());
-  const pipeline = new IngestPipeline(store, new SimulatedClock(t0), { ...options, checkpointSliceRows: 2, checkpointMaxDirty: 1_000_000 });
+  const pipeline = new IngestPipeline(store, new SimulatedClock(t0), { ...options, checkpointSliceRows: 2, checkpointSliceMaxRows: 8, checkpointMaxDirty: 1_000_000 });
   await pipeline.start();
   await pipeline.submit('w1', Array.from({ length: 30 }, (_, i) => event({ userId: `u${i}`, at: i })));
   const before = store.committed.length;
@@ -255,7 +256,7 @@ test('random histories: a crash at any commit restarts into the profiles of a cl
             }),
           ),
         );
-        await crashAndCompare(memory, batches, { checkpointSliceRows: sliceRows, checkpointMaxDirty: maxDirty }, dieAfter, pauses);
+        await crashAndCompare(memory, batches, { checkpointSliceRows: sliceRows, checkpointSliceMaxRows: 4 * sliceRows, checkpointMaxDirty: maxDirty }, dieAfter, pauses);
       },
     ),
     {
