@@ -130,7 +130,8 @@ export class SqliteTimerStore implements TimerStore {
       anyCancelled: db.prepare('SELECT EXISTS (SELECT 1 FROM timer_cancels)').pluck(),
       purgePending: db.prepare(`DELETE FROM timers WHERE version IN (SELECT version FROM timers WHERE claimed_until IS NULL AND due_at <= ? AND NOT ${live})`),
       purgeExpired: db.prepare(`DELETE FROM timers WHERE version IN (SELECT version FROM timers WHERE claimed_until IS NOT NULL AND claimed_until <= ? AND NOT ${live})`),
-      claim: db.prepare('UPDATE timers SET claimed_until = ?, attempts = attempts + 1 WHERE version = ?'),
+      // One statement per claim: the versions as a JSON array, each leased until max(due, now) + lease.
+      claim: db.prepare('UPDATE timers SET claimed_until = max(due_at, ?) + ?, attempts = attempts + 1 WHERE version IN (SELECT value FROM json_each(?))'),
       complete: db.prepare(`DELETE FROM timers WHERE version = ? AND id = ? AND ${live}`),
       purgeCancelled: db.prepare(`DELETE FROM timers WHERE version = ? AND id = ? AND NOT ${live}`),
       release: db.prepare(`UPDATE timers SET claimed_until = NULL WHERE version = ? AND id = ? AND claimed_until IS NOT NULL AND ${live}`),
@@ -170,10 +171,8 @@ export class SqliteTimerStore implements TimerStore {
         s.purgePending.run(pending.length === limit ? pending[pending.length - 1]!.due_at : cutoff);
         s.purgeExpired.run(now);
       }
-      return chosen.map((r) => {
-        s.claim.run(Math.max(r.due_at, now) + leaseMs, r.version);
-        return { id: r.id, partitionKey: r.partition_key, dueAt: r.due_at, payload: r.payload, version: r.version, attempt: r.attempts + 1 };
-      });
+      if (chosen.length > 0) s.claim.run(now, leaseMs, JSON.stringify(chosen.map((r) => r.version)));
+      return chosen.map((r) => ({ id: r.id, partitionKey: r.partition_key, dueAt: r.due_at, payload: r.payload, version: r.version, attempt: r.attempts + 1 }));
     });
     this.byVersionTx = db.transaction((claims: readonly TimerVersion[], release: boolean) => {
       let n = 0;
