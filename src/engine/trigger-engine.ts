@@ -29,7 +29,7 @@ import type { Catalog } from '../core/triggers/catalog.js';
 import { variantLabel, type OutboundMessage, type TriggerState } from '../core/triggers/state.js';
 import { matchName, transition, type EngineInput } from '../core/triggers/transition.js';
 import type { Clock } from '../ports/clock.js';
-import { OutboxStatus, userOfPartitionKey, userRefKey, waitingCounter, type CounterKey, type EngineCommit, type EngineStore, type OutboxEntry, type UserRef } from '../ports/engine-store.js';
+import { OutboxStatus, userOfPartitionKey, userRefKey, waitingCounter, type CounterKey, type EngineCommit, type EngineStore, type MergeRecord, type OutboxEntry, type UserRef } from '../ports/engine-store.js';
 import type { EventLog } from '../ports/event-log.js';
 import type { Timer, TimerVersion } from '../ports/timer-store.js';
 import { profilesByUser, type ProfilesOf } from './profiles-by-user.js';
@@ -96,8 +96,9 @@ export class TriggerEngine {
   /**
    * Recent merges (profile merged away -> the profile it went into), so that a delivery report
    * for a message sent to a visitor who has since signed up reaches the state holding its
-   * unopened watch. In memory, the latest `maxRememberedMerges`: a report comes seconds or minutes
-   * after its send, and one that comes after a restart finds the watch no more (it stays unarmed).
+   * unopened watch. The latest `maxRememberedMerges` in memory; the store keeps each merge of a
+   * profile that had a state for `mergeMemoryMs` (a commit records it), and a report for a
+   * profile without a state asks it (after a restart, or a merge long ago).
    */
   private readonly mergedInto = new Map<string, UserRef>();
   private readonly cacheMax: number;
@@ -330,12 +331,21 @@ export class TriggerEngine {
   }
 
   private async loadStates(group: readonly QueuedInput[], touched: Map<string, UserRef>): Promise<void> {
-    const missing: UserRef[] = [];
+    let missing: UserRef[] = [];
     const need = (u: UserRef): void => {
       const key = userRefKey(u);
       if (touched.has(key)) return;
       touched.set(key, u);
       if (!this.states.has(key)) missing.push(u);
+    };
+    const load = async (): Promise<void> => {
+      if (missing.length === 0) return;
+      const loaded = await this.options.store.loadStates(missing);
+      for (const u of missing) {
+        const key = userRefKey(u);
+        this.states.set(key, loaded.get(key) ?? null);
+      }
+      missing = [];
     };
     for (const q of group) {
       if (!q.user) continue;
@@ -344,12 +354,29 @@ export class TriggerEngine {
       need(q.user);
       if (q.input.type === 'merge') need({ workspaceId: q.user.workspaceId, profileId: q.input.fromProfileId });
     }
-    if (missing.length === 0) return;
-    const loaded = await this.options.store.loadStates(missing);
-    for (const u of missing) {
-      const key = userRefKey(u);
-      this.states.set(key, loaded.get(key) ?? null);
+    await load();
+    // A report for a profile with no state may be for one merged away before this process
+    // started (or so long ago it is no longer in memory): the store remembers where it went.
+    for (let hops = 0; hops < 8; hops++) {
+      const orphans = group.filter((q) => q.input.type === 'delivery' && q.user && !this.states.get(userRefKey(q.user)));
+      if (orphans.length === 0) return;
+      const merged = await this.options.store.mergedInto(orphans.map((q) => q.user!));
+      if (merged.size === 0) return;
+      for (const q of orphans) {
+        const to = merged.get(userRefKey(q.user!));
+        if (!to) continue;
+        this.rememberMerge(userRefKey(q.user!), to);
+        q.user = to;
+        need(to);
+      }
+      await load();
     }
+  }
+
+  private rememberMerge(fromKey: string, to: UserRef): void {
+    this.mergedInto.delete(fromKey); // re-inserted last: the map drops the oldest
+    this.mergedInto.set(fromKey, to);
+    if (this.mergedInto.size > maxRememberedMerges) this.mergedInto.delete(this.mergedInto.keys().next().value!);
   }
 
   private timerProfiles(group: readonly QueuedInput[]): Promise<Map<string, Profile>> {
@@ -366,6 +393,7 @@ export class TriggerEngine {
     const sends: EngineCommit['sends'][number][] = [];
     const counters = new Map<string, { key: CounterKey; count: number }>();
     const completeTimers: TimerVersion[] = [];
+    const merges: MergeRecord[] = [];
     // The users whose state a transition replaced: only those are written (a delivery report
     // usually leaves the state as it was, the very same object).
     const written = new Set<string>();
@@ -402,10 +430,10 @@ export class TriggerEngine {
           const fromKey = userRefKey({ workspaceId: user.workspaceId, profileId: input.fromProfileId });
           const from = this.states.get(fromKey);
           this.states.set(fromKey, null);
-          this.mergedInto.delete(fromKey); // re-inserted last: the map drops the oldest
-          this.mergedInto.set(fromKey, user);
-          if (this.mergedInto.size > maxRememberedMerges) this.mergedInto.delete(this.mergedInto.keys().next().value!);
+          this.rememberMerge(fromKey, user);
           if (!from) continue;
+          // Only a profile with a state can have a report still to come (its unopened watches).
+          merges.push({ from: { workspaceId: user.workspaceId, profileId: input.fromProfileId }, to: user, at: now });
           written.add(fromKey);
           engineInput = { type: 'merge', fromProfileId: input.fromProfileId, from };
           break;
@@ -454,7 +482,7 @@ export class TriggerEngine {
     const states = [...written].map((key) => ({ ...touched.get(key)!, state: this.states.get(key) ?? null }));
     // A gauge that went up and down again within the group (a wait begun and ended) has nothing to write.
     const changed = [...counters.values()].filter((c) => c.count !== 0);
-    return { states, sends, counters: changed, schedule, cancel, completeTimers, ...(position === undefined ? {} : { position }) };
+    return { states, sends, counters: changed, schedule, cancel, completeTimers, merges, ...(position === undefined ? {} : { position }) };
   }
 
   /** Drops the oldest cached states beyond the limit (all are committed: the store has them). */

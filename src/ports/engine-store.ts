@@ -88,7 +88,22 @@ export interface EngineCommit {
   completeTimers: readonly TimerVersion[];
   /** Set when events were applied: the log position of the newest one. */
   position?: number;
+  /** Profiles merged into others by this commit's inputs, remembered for their delivery reports. */
+  merges?: readonly MergeRecord[];
 }
+
+/**
+ * A profile merged into another (a visitor who signed up), at a time: a delivery report for a
+ * message sent to it before goes where its state went. Remembered for `mergeMemoryMs` after `at`,
+ * longer than an unopened watch waits for its report (a week); a commit forgets the older ones.
+ */
+export interface MergeRecord {
+  from: UserRef;
+  to: UserRef;
+  at: number;
+}
+
+export const mergeMemoryMs = 8 * 24 * 3_600_000;
 
 export const OutboxStatus = {
   pending: 'pending',
@@ -156,6 +171,8 @@ export interface EngineStore {
   commit(changes: EngineCommit): Promise<{ addedSends: string[] }>;
   /** The last committed `EngineCommit.position` (0 if none). */
   position(): Promise<number>;
+  /** Where each of these profiles was merged (one step; absent when not merged, or forgotten), keyed by `userRefKey`. */
+  mergedInto(users: readonly UserRef[]): Promise<Map<string, UserRef>>;
 
   /** Claims up to `limit` pending entries with `notBefore <= now`, oldest first, for `leaseMs`. */
   claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxEntry[]>;
@@ -184,7 +201,8 @@ export interface EngineStore {
   exportUser(user: UserRef): Promise<{ state: TriggerState | null; outbox: OutboxEntry[] }>;
   /**
    * Removes the state and outbox entries of the profile and cancels its timers, and takes the
-   * state's waiting runs off the waiting gauge, in one transaction; counts what was removed.
+   * state's waiting runs off the waiting gauge, in one transaction; counts what was removed. The
+   * merges it is part of, either side, go too.
    */
   eraseUser(user: UserRef): Promise<{ states: number; outbox: number; timers: number }>;
   close(): Promise<void>;

@@ -51,9 +51,9 @@ test('the waiting gauge of a database made before it is counted once from the st
     }),
   );
   await store.close();
-  // As the database was before the gauge: no waiting counters, the engine tables at their first version.
+  // As the database was before the gauge: no waiting counters (nor later tables), the engine tables at their first version.
   const db = new Database(file);
-  db.exec("DELETE FROM counters WHERE kind = 'waiting'; UPDATE engine_meta SET value = 1 WHERE key = 'schema_version'");
+  db.exec("DELETE FROM counters WHERE kind = 'waiting'; DROP TABLE merges; UPDATE engine_meta SET value = 1 WHERE key = 'schema_version'");
   db.close();
 
   store = new SqliteEngineStore({ path: file });

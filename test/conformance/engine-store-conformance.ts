@@ -15,6 +15,7 @@ import { SimulatedClock, type Clock } from '../../src/ports/clock.js';
 import {
   userRefKey,
   waitingCounter,
+  mergeMemoryMs,
   type CounterKey,
   type EngineCommit,
   type EngineStore,
@@ -593,6 +594,27 @@ export function engineStoreConformance(name: string, open: (clock: Clock) => Pro
       assert.equal((await store.exportUser(ann)).outbox.length, 1, 'an erased key can be sent again');
     });
 
+    it('merges are remembered per workspace, one step each, re-recorded last wins, forgotten after mergeMemoryMs', async (store) => {
+      const visitor: UserRef = { workspaceId: 'w1', profileId: 'a:v1' };
+      const visitor2: UserRef = { workspaceId: 'w1', profileId: 'a:v2' };
+      assert.equal((await store.mergedInto([visitor])).size, 0);
+      await store.commit(commit({ merges: [{ from: visitor, to: ann, at: t0 }, { from: ann, to: bob, at: t0 + 1 }] }));
+      const found = await store.mergedInto([visitor, ann, bob, { workspaceId: 'w2', profileId: 'a:v1' }]);
+      assert.deepEqual(Object.fromEntries(found), { [userRefKey(visitor)]: ann, [userRefKey(ann)]: bob }, 'one step each; the same id in another workspace is another profile');
+      await store.commit(commit({ merges: [{ from: visitor, to: cid, at: t0 + 2 }] }));
+      assert.deepEqual((await store.mergedInto([visitor])).get(userRefKey(visitor)), cid);
+      // A commit forgets what is older than mergeMemoryMs before its newest merge.
+      await store.commit(commit({ merges: [{ from: visitor2, to: bob, at: t0 + 2 + mergeMemoryMs }] }));
+      assert.deepEqual([...(await store.mergedInto([visitor, ann, visitor2])).keys()], [userRefKey(visitor), userRefKey(visitor2)], 'ann (at t0 + 1) is forgotten, t0 + 2 is not');
+    });
+
+    it('eraseUser forgets the merges the profile is part of, either side', async (store) => {
+      const visitor: UserRef = { workspaceId: 'w1', profileId: 'a:v1' };
+      await store.commit(commit({ merges: [{ from: visitor, to: ann, at: t0 }, { from: ann, to: bob, at: t0 }, { from: cid, to: bob, at: t0 }] }));
+      await store.eraseUser(ann);
+      assert.deepEqual([...(await store.mergedInto([visitor, ann, cid])).keys()], [userRefKey(cid)]);
+    });
+
     durable('everything committed survives a reopen, claims included, and keys stay at most once', async (store, { clock, reopen }) => {
       const [a, b, c] = [send(ann, 'a'), send(bob, 'b'), send(cid, 'c')];
       await store.commit(
@@ -602,6 +624,7 @@ export function engineStoreConformance(name: string, open: (clock: Clock) => Pro
           counters: [{ key: counter('cart', 'entered'), count: 2 }],
           schedule: [timer(ann, 'T1', 0), timer(bob, 'T2', 500, 'two')],
           position: 42,
+          merges: [{ from: { workspaceId: 'w1', profileId: 'a:v1' }, to: ann, at: t0 }],
         }),
       );
       clock.set(t0 + 10);
@@ -620,6 +643,7 @@ export function engineStoreConformance(name: string, open: (clock: Clock) => Pro
       assert.deepEqual(await next.versions(), versions);
       assert.equal(await next.position(), 42);
       assert.equal(await next.timers.count(), 2);
+      assert.deepEqual(Object.fromEntries(await next.mergedInto([{ workspaceId: 'w1', profileId: 'a:v1' }])), { 'w1/a:v1': ann });
 
       assert.deepEqual(keys(await next.claimOutbox(t0 + 999, 10, 1000)), [keyOf(c)], 'a is held until its lease ends, b is delivered');
       assert.deepEqual(keys(await next.claimOutbox(t0 + 1010, 10, 1000)), [keyOf(a)]);

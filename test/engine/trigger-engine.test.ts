@@ -247,6 +247,47 @@ describe('delivery', () => {
     }
   });
 
+  test('a report that comes after a restart, for a visitor who logged in meanwhile, still arms the unopened fallback', async () => {
+    const clock = new SimulatedClock(t0);
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'nudge-merge-restart-'));
+    const triggersDir = mkdtempSync(path.join(tmpdir(), 'nudge-triggers-'));
+    writeFileSync(
+      path.join(triggersDir, 'cart.yaml'),
+      'id: cart\nentry: { event: cart_left }\nsteps:\n  - id: nudge\n    send: push\n    template: hello\n    fallback: [email]\n    fallback_if_unopened: 1h\n',
+    );
+    const sentTo = (channel: string) => receiver.received.filter((r) => r.path === `/${channel}` && r.body.trigger?.id === 'cart' && r.body.at >= t0).map((r) => r.body.profileId);
+    let h: Harness | null = null;
+    try {
+      receiver.answer('/push', 503); // the push gateway is down: the push waits for its retry, 1 s later
+      h = await harness({ clock, dataDir, triggersDir });
+      const at = new Date(t0).toISOString();
+      const post = async (endpoint: string, body: object) => assert.equal((await send(h!.n.url, endpoint, { ...body, timestamp: at })).status, 200);
+      await post('/v1/identify', { userId: 'vic', traits: { email: 'vic@example.com' } }); // vic has a profile already
+      await post('/v1/track', { anonymousId: 'visitor-9', event: 'cart_left' }); // and shops without logging in
+      await h.settle();
+      assert.deepEqual(sentTo('push'), ['a:visitor-9']);
+      // The visitor logs in as vic: the visitor's profile, run and the push's watch merge into vic's.
+      await post('/v1/identify', { userId: 'vic', anonymousId: 'visitor-9' });
+      await h.settle();
+      assert.equal((await h.n.engineStore.loadStates([{ workspaceId: 'test', profileId: 'a:visitor-9' }])).size, 0, 'merged away');
+      await h.n.stop();
+
+      receiver.answer('/push', 200);
+      h = await harness({ clock, dataDir, triggersDir });
+      await h.advanceTo(t0 + 1000); // the retry: delivered, and reported for the visitor's profile
+      assert.deepEqual(sentTo('push'), ['a:visitor-9', 'a:visitor-9']);
+      await h.advanceTo(t0 + 1000 + 60 * minute - 1);
+      assert.deepEqual(sentTo('email'), [], 'nothing before the hour');
+      await h.advanceTo(t0 + 1000 + 60 * minute);
+      assert.deepEqual(sentTo('email'), ['u:vic'], 'not opened within the hour of its delivery: the email, to vic');
+    } finally {
+      receiver.answer('/push', 200);
+      await h?.n.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(triggersDir, { recursive: true, force: true });
+    }
+  });
+
   test('a failing receiver is retried with backoff, then the message is marked failed', async () => {
     const h = await harness({ triggers: { 'ping.yaml': 'id: ping\nentry: { event: pinged }\nsteps:\n  - send: in_app\n    template: pong\n' } });
     try {

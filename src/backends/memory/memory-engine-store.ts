@@ -16,10 +16,12 @@ import {
   type DeliveryResult,
   type EngineCommit,
   type EngineStore,
+  type MergeRecord,
   type OutboxEntry,
   type OutboxQuery,
   type TriggerVersionRecord,
   type UserRef,
+  mergeMemoryMs,
 } from '../../ports/engine-store.js';
 import { systemClock, type Clock } from '../../ports/clock.js';
 import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagination.js';
@@ -80,6 +82,8 @@ export class MemoryEngineStore implements EngineStore {
   private readonly outbox = new Map<string, Row>();
   private readonly counterMap = new Map<string, { key: CounterKey; count: number }>();
   private readonly versionMap = new Map<string, TriggerVersionRecord>();
+  /** Merged-away profile -> the merge, in the order recorded (re-recorded ones last). */
+  private readonly merges = new Map<string, MergeRecord>();
   private applied = 0;
 
   constructor(options: MemoryEngineStoreOptions = {}) {
@@ -119,12 +123,33 @@ export class MemoryEngineStore implements EngineStore {
     }
     for (const { key, count } of counters) this.addCounter(key, count);
     if (c.position !== undefined) this.applied = Math.max(this.applied, c.position);
+    for (const m of c.merges ?? []) {
+      this.merges.delete(userRefKey(m.from));
+      this.merges.set(userRefKey(m.from), { from: { ...m.from }, to: { ...m.to }, at: m.at });
+    }
+    if (c.merges?.length) {
+      // Recorded about in time order: the forgotten ones are at the front.
+      const horizon = Math.max(...c.merges.map((m) => m.at)) - mergeMemoryMs;
+      for (const [key, m] of this.merges) {
+        if (m.at >= horizon) break;
+        this.merges.delete(key);
+      }
+    }
     await Promise.all(timerWork);
     return { addedSends };
   }
 
   async position(): Promise<number> {
     return this.applied;
+  }
+
+  async mergedInto(users: readonly UserRef[]): Promise<Map<string, UserRef>> {
+    const found = new Map<string, UserRef>();
+    for (const u of users) {
+      const m = this.merges.get(userRefKey(u));
+      if (m) found.set(userRefKey(u), { ...m.to });
+    }
+    return found;
   }
 
   async claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxEntry[]> {
@@ -226,6 +251,7 @@ export class MemoryEngineStore implements EngineStore {
       for (const { key, count } of erasureCounters(user.workspaceId, JSON.parse(json) as TriggerState)) this.addCounter(key, count);
     }
     const states = this.states.delete(userRefKey(user)) ? 1 : 0;
+    for (const [key, m] of this.merges) if (userRefKey(m.from) === userRefKey(user) || userRefKey(m.to) === userRefKey(user)) this.merges.delete(key);
     const rows = this.rowsOf(user);
     for (const r of rows) this.outbox.delete(r.entry.message.key);
     const timers = await this.timers.cancelPartition(userRefKey(user));

@@ -24,6 +24,7 @@ import { systemClock, type Clock } from '../../ports/clock.js';
 import {
   userRefKey,
   erasureCounters,
+  mergeMemoryMs,
   type CounterKey,
   type DeliveryResult,
   type EngineCommit,
@@ -108,6 +109,18 @@ const migrations: readonly string[] = [
   WHERE json_type(r.value, '$.waiting') = 'object'
   GROUP BY 1, 2, 4;
   `,
+  // Profiles merged away, for their delivery reports (ports/engine-store.ts, MergeRecord).
+  `
+  CREATE TABLE merges (
+    workspace_id TEXT NOT NULL,
+    from_profile TEXT NOT NULL,
+    to_profile TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, from_profile)
+  ) WITHOUT ROWID;
+  CREATE INDEX merges_at ON merges (at);
+  CREATE INDEX merges_to ON merges (workspace_id, to_profile);
+  `,
 ];
 
 interface OutboxRow {
@@ -171,6 +184,10 @@ export class SqliteEngineStore implements EngineStore {
          ON CONFLICT (workspace_id, trigger_id, kind, step_id, channel, variant) DO UPDATE SET count = count + excluded.count`,
       ),
       getPosition: db.prepare("SELECT value FROM engine_meta WHERE key = 'position'").pluck(),
+      putMerge: db.prepare('INSERT OR REPLACE INTO merges (workspace_id, from_profile, to_profile, at) VALUES (?, ?, ?, ?)'),
+      forgetMerges: db.prepare('DELETE FROM merges WHERE at < ?'),
+      mergedInto: db.prepare('SELECT to_profile FROM merges WHERE workspace_id = ? AND from_profile = ?').pluck(),
+      eraseMerges: db.prepare('DELETE FROM merges WHERE workspace_id = @workspaceId AND (from_profile = @profileId OR to_profile = @profileId)'),
       setPosition: db.prepare(
         `INSERT INTO engine_meta (key, value) VALUES ('position', ?)
          ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`,
@@ -225,6 +242,10 @@ export class SqliteEngineStore implements EngineStore {
         else s.putState.run(w.workspaceId, w.profileId, JSON.stringify(w.state));
       }
       if (c.position !== undefined) s.setPosition.run(c.position);
+      if (c.merges?.length) {
+        for (const m of c.merges) s.putMerge.run(m.from.workspaceId, m.from.profileId, m.to.profileId, m.at);
+        s.forgetMerges.run(Math.max(...c.merges.map((m) => m.at)) - mergeMemoryMs);
+      }
       return { addedSends };
     });
     this.claimTx = db.transaction((now: number, limit: number, leaseMs: number) => {
@@ -251,6 +272,7 @@ export class SqliteEngineStore implements EngineStore {
           s.addCounter.run(k.workspaceId, k.triggerId, k.kind, k.stepId, k.channel, k.variant, count);
         }
       }
+      s.eraseMerges.run({ workspaceId: user.workspaceId, profileId: user.profileId });
       return {
         states: s.deleteState.run(user.workspaceId, user.profileId).changes,
         outbox: s.deleteProfileOutbox.run(user.workspaceId, user.profileId).changes,
@@ -274,6 +296,15 @@ export class SqliteEngineStore implements EngineStore {
 
   async position(): Promise<number> {
     return (this.stmt.getPosition.get() as number | undefined) ?? 0;
+  }
+
+  async mergedInto(users: readonly UserRef[]): Promise<Map<string, UserRef>> {
+    const found = new Map<string, UserRef>();
+    for (const u of users) {
+      const to = this.stmt.mergedInto.get(u.workspaceId, u.profileId) as string | undefined;
+      if (to !== undefined) found.set(userRefKey(u), { workspaceId: u.workspaceId, profileId: to });
+    }
+    return found;
   }
 
   async claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxEntry[]> {
