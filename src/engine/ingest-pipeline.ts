@@ -120,6 +120,12 @@ export class IngestPipeline {
   /** After a failed checkpoint, none is tried again before this time, so flushes go on meanwhile. */
   private checkpointRetryAt = 0;
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * Real time (performance.now) before which the next slice of a round waits: after each slice the
+   * rest of the process gets as long as the slice took, so a round never fills the event loop.
+   */
+  private nextSliceAt = 0;
+  private sliceTimer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Set when an append failed: the cache must be rebuilt from the store before the next fold. */
   private stale = false;
@@ -223,6 +229,7 @@ export class IngestPipeline {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.sliceTimer) clearTimeout(this.sliceTimer);
     await this.exclusive(() => this.checkpointNow());
   }
 
@@ -247,15 +254,21 @@ export class IngestPipeline {
     try {
       while (this.submissions.length > 0 || this.tasks.length > 0 || this.checkpointDue()) {
         // Slices of a round take turns with waiting work, so dirty state stays bounded under
-        // constant load and no turn is longer than one slice; past the limit they go first.
+        // constant load and no turn is longer than one slice, and each waits as long after the
+        // previous one as that took (timers, deliveries and HTTP run meanwhile); past the limit
+        // of dirty entries they go first.
         const waiting = this.submissions.length > 0 || this.tasks.length > 0;
-        if (this.checkpointDue() && (!this.slicedLast || !waiting || this.cache.dirtyCount >= 2 * this.checkpointMaxDirty)) {
+        const pressed = this.cache.dirtyCount >= 2 * this.checkpointMaxDirty;
+        const sliceDue = this.checkpointDue() && (pressed || performance.now() >= this.nextSliceAt);
+        if (sliceDue && (!this.slicedLast || !waiting || pressed)) {
           this.slicedLast = true;
+          const started = performance.now();
           await this.checkpointSlice().catch((error: unknown) => {
             this.roundUpTo = null;
             this.checkpointRetryAt = this.clock.now() + 1000;
             this.reportError(error);
           });
+          this.nextSliceAt = 2 * performance.now() - started;
           // Let the requests that arrived meanwhile in, before the next turn.
           await new Promise<void>((r) => setImmediate(r));
         } else if (this.tasks.length > 0 && this.tasks[0]!.after <= this.flushed) {
@@ -270,13 +283,20 @@ export class IngestPipeline {
               .then(() => task.run())
               .catch(task.reject);
           }
-        } else {
+        } else if (this.submissions.length > 0) {
           this.slicedLast = false;
           // The submissions up to the first waiting task's, or all.
           const upTo = this.tasks.length > 0 ? this.tasks[0]!.after - this.flushed : this.submissions.length;
           const group = this.submissions.splice(0, upTo);
           this.flushed += group.length;
           await this.flush(group);
+        } else {
+          // Only the next slice is left, and it is not its time yet: come back for it then.
+          this.sliceTimer ??= setTimeout(() => {
+            this.sliceTimer = null;
+            this.kick();
+          }, Math.ceil(this.nextSliceAt - performance.now()));
+          break;
         }
       }
     } finally {
