@@ -38,19 +38,27 @@ export function YamlEditor({ triggerId, saved, draft, onDraft, onSaved }: Editor
       return;
     }
     setChecked('checking');
+    // A check that answers after the draft changed again (an edit, a revert) answers for a text
+    // that is no longer there: its result is dropped.
+    let current = true;
     const timer = setTimeout(() => {
       put(true).then(
         () => {
+          if (!current) return;
           setIssues([]);
           setChecked('valid');
         },
         (e: Error) => {
+          if (!current) return;
           setIssues(e instanceof ApiError && e.issues.length > 0 ? e.issues : [{ path: '', message: e.message }]);
           setChecked('invalid');
         },
       );
     }, checkDelayMs);
-    return () => clearTimeout(timer);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
   }, [draft, dirty]);
 
   const save = async (e: Event) => {
