@@ -34,11 +34,16 @@ const story = [
   [event({ userId: 'bea', name: 'order_completed', properties: { revenue: 5 }, at: 5 }), event({ anonymousId: 'anon-2', at: 6 })],
 ];
 
-test('a restart without a checkpoint replays the log into the same profiles and timelines', async () => {
-  const clean = await open('clean.db');
+/** The whole story through a pipeline that closes cleanly, and bea's export after it. */
+async function cleanRun(file: string) {
+  const clean = await open(file);
   for (const batch of story) await clean.pipeline.submit('w1', batch);
   await clean.pipeline.close();
-  const expected = await clean.store.exportUser('w1', 'u:bea');
+  return { clean, expected: await clean.store.exportUser('w1', 'u:bea') };
+}
+
+test('a restart without a checkpoint replays the log into the same profiles and timelines', async () => {
+  const { clean, expected } = await cleanRun('clean.db');
 
   const crashed = await open('crashed.db');
   for (const batch of story) await crashed.pipeline.submit('w1', batch);
@@ -100,10 +105,7 @@ test('a failed append leaves no trace in profiles and the next one still lands',
 });
 
 test('a database from before sliced checkpoints upgrades in place and replays what its checkpoint lacks', async () => {
-  const clean = await open('upgrade-clean.db');
-  for (const batch of story) await clean.pipeline.submit('w1', batch);
-  await clean.pipeline.close();
-  const expected = await clean.store.exportUser('w1', 'u:bea');
+  const { clean, expected } = await cleanRun('upgrade-clean.db');
 
   const old = await open('upgrade.db');
   for (const batch of story.slice(0, 2)) await old.pipeline.submit('w1', batch);

@@ -27,6 +27,7 @@ import { systemClock, type Clock } from '../../ports/clock.js';
 import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagination.js';
 import { assertTimers, type Timer } from '../../ports/timer-store.js';
 import { MemoryTimerStore } from './memory-timer-store.js';
+import { findEach } from '../find-each.js';
 
 export interface MemoryEngineStoreOptions {
   /** Stamps `createdAt` of the outbox entries a commit adds. Default: the system clock. */
@@ -91,13 +92,14 @@ export class MemoryEngineStore implements EngineStore {
   }
 
   async loadStates(users: readonly UserRef[]): Promise<Map<string, TriggerState>> {
-    const found = new Map<string, TriggerState>();
-    for (const u of users) {
-      const key = userRefKey(u);
-      const json = this.states.get(key);
-      if (json !== undefined) found.set(key, JSON.parse(json) as TriggerState);
-    }
-    return found;
+    return findEach(
+      users,
+      (u) => {
+        const json = this.states.get(userRefKey(u));
+        return json === undefined ? undefined : (JSON.parse(json) as TriggerState);
+      },
+      userRefKey,
+    );
   }
 
   async commit(c: EngineCommit): Promise<{ addedSends: string[] }> {
@@ -144,12 +146,14 @@ export class MemoryEngineStore implements EngineStore {
   }
 
   async mergedInto(users: readonly UserRef[]): Promise<Map<string, UserRef>> {
-    const found = new Map<string, UserRef>();
-    for (const u of users) {
-      const m = this.merges.get(userRefKey(u));
-      if (m) found.set(userRefKey(u), { ...m.to });
-    }
-    return found;
+    return findEach(
+      users,
+      (u) => {
+        const m = this.merges.get(userRefKey(u));
+        return m && { ...m.to };
+      },
+      userRefKey,
+    );
   }
 
   async claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxEntry[]> {

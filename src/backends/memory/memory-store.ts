@@ -9,6 +9,7 @@ import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagi
 import type { ProfileSearch, ProfileStore } from '../../ports/profile-store.js';
 import type { Commit, CommitReceipt, ErasureReport, Store, UserExport } from '../../ports/store.js';
 import { searchableEmail } from '../profile-search.js';
+import { findEach } from '../find-each.js';
 
 interface Row {
   seq: number;
@@ -52,30 +53,18 @@ export class MemoryStore implements Store {
     this.profiles = {
       resolveIdentities: async (ws, keys) => {
         const ids = this.workspace(ws).identities;
-        const found = new Map<string, string>();
-        for (const key of keys) {
-          const id = ids.get(key);
-          if (id !== undefined) found.set(key, id);
-        }
-        return found;
+        return findEach(keys, (key) => ids.get(key));
       },
       getProfiles: async (ws, profileIds) => {
         const profiles = this.workspace(ws).profiles;
-        const found = new Map<string, Profile>();
-        for (const id of profileIds) {
+        return findEach(profileIds, (id) => {
           const p = profiles.get(id);
-          if (p) found.set(id, clone(p));
-        }
-        return found;
+          return p && clone(p);
+        });
       },
       foldedThrough: async (ws, profileIds) => {
         const positions = this.workspace(ws).foldedThrough;
-        const found = new Map<string, number>();
-        for (const id of profileIds) {
-          const at = positions.get(id);
-          if (at !== undefined) found.set(id, at);
-        }
-        return found;
+        return findEach(profileIds, (id) => positions.get(id));
       },
       identitiesOf: async (ws, profileId) => this.identitiesOf(ws, profileId),
       search: async (ws, search) => this.searchProfiles(ws, search),

@@ -39,6 +39,7 @@ import { clampLimit, cursorKey, encodeCursor, type Page } from '../../ports/pagi
 import { migrate, openDatabase } from './database.js';
 import { SqliteTimerStore } from './sqlite-timer-store.js';
 import type { WalCheckpointer } from './wal-checkpointer.js';
+import { findEach } from '../find-each.js';
 
 export interface SqliteEngineStoreOptions {
   /** Database file, or ':memory:'. The timers are kept in it too. */
@@ -282,12 +283,14 @@ export class SqliteEngineStore implements EngineStore {
   }
 
   async loadStates(users: readonly UserRef[]): Promise<Map<string, TriggerState>> {
-    const found = new Map<string, TriggerState>();
-    for (const u of users) {
-      const json = this.stmt.getState.get(u.workspaceId, u.profileId) as string | undefined;
-      if (json !== undefined) found.set(userRefKey(u), JSON.parse(json) as TriggerState);
-    }
-    return found;
+    return findEach(
+      users,
+      (u) => {
+        const json = this.stmt.getState.get(u.workspaceId, u.profileId) as string | undefined;
+        return json === undefined ? undefined : (JSON.parse(json) as TriggerState);
+      },
+      userRefKey,
+    );
   }
 
   async commit(changes: EngineCommit): Promise<{ addedSends: string[] }> {
@@ -299,12 +302,14 @@ export class SqliteEngineStore implements EngineStore {
   }
 
   async mergedInto(users: readonly UserRef[]): Promise<Map<string, UserRef>> {
-    const found = new Map<string, UserRef>();
-    for (const u of users) {
-      const to = this.stmt.mergedInto.get(u.workspaceId, u.profileId) as string | undefined;
-      if (to !== undefined) found.set(userRefKey(u), { workspaceId: u.workspaceId, profileId: to });
-    }
-    return found;
+    return findEach(
+      users,
+      (u) => {
+        const to = this.stmt.mergedInto.get(u.workspaceId, u.profileId) as string | undefined;
+        return to === undefined ? undefined : { workspaceId: u.workspaceId, profileId: to };
+      },
+      userRefKey,
+    );
   }
 
   async claimOutbox(now: number, limit: number, leaseMs: number): Promise<OutboxEntry[]> {

@@ -16,6 +16,7 @@ import type { Commit, CommitReceipt, ErasureReport, Store, UserExport } from '..
 import { searchableEmail } from '../profile-search.js';
 import { migrations } from './schema.js';
 import type { WalCheckpointer } from './wal-checkpointer.js';
+import { findEach } from '../find-each.js';
 
 export interface SqliteStoreOptions {
   /** Database file, or ':memory:'. */
@@ -148,30 +149,13 @@ export class SqliteStore implements Store {
       count: async (ws) => this.stmt.countEvents.get(ws) as number,
     };
     this.profiles = {
-      resolveIdentities: async (ws, keys) => {
-        const found = new Map<string, string>();
-        for (const key of keys) {
-          const id = this.stmt.resolveIdentity.get(ws, key) as string | undefined;
-          if (id !== undefined) found.set(key, id);
-        }
-        return found;
-      },
-      getProfiles: async (ws, ids) => {
-        const found = new Map<string, Profile>();
-        for (const id of ids) {
+      resolveIdentities: async (ws, keys) => findEach(keys, (key) => this.stmt.resolveIdentity.get(ws, key) as string | undefined),
+      getProfiles: async (ws, ids) =>
+        findEach(ids, (id) => {
           const body = this.stmt.getProfile.get(ws, id) as string | undefined;
-          if (body !== undefined) found.set(id, JSON.parse(body) as Profile);
-        }
-        return found;
-      },
-      foldedThrough: async (ws, ids) => {
-        const found = new Map<string, number>();
-        for (const id of ids) {
-          const at = this.stmt.foldedThrough.get(ws, id) as number | undefined;
-          if (at !== undefined) found.set(id, at);
-        }
-        return found;
-      },
+          return body === undefined ? undefined : (JSON.parse(body) as Profile);
+        }),
+      foldedThrough: async (ws, ids) => findEach(ids, (id) => this.stmt.foldedThrough.get(ws, id) as number | undefined),
       identitiesOf: async (ws, profileId) => this.stmt.identitiesOf.all(ws, profileId) as string[],
       search: async (ws, search) => this.searchProfiles(ws, search),
       count: async (ws) => this.stmt.countProfiles.get(ws) as number,
